@@ -1,0 +1,91 @@
+"""The ASGI servers underneath: uvicorn (embedded default) and granian.
+
+Uvicorn is configured by us, safely: no proxy-header rewriting (the ``proxy``
+section decides whom to trust), no Server header, bounded keep-alive and
+graceful shutdown, WebSocket pings so dead peers are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import Listener, Server
+
+GRACEFUL_TIMEOUT = 10
+KEEP_ALIVE_TIMEOUT = 5
+WS_PING_INTERVAL = 20.0
+WS_PING_TIMEOUT = 20.0
+
+
+def uvicorn_options(listener: Listener | None = None) -> dict[str, Any]:
+    """The settings every uvicorn we start gets (``listen``, ``start``, the CLI)."""
+    options: dict[str, Any] = {
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
+        "timeout_graceful_shutdown": GRACEFUL_TIMEOUT,
+        "ws_ping_interval": WS_PING_INTERVAL,
+        "ws_ping_timeout": WS_PING_TIMEOUT,
+        # h11 (used when httptools is absent) buffers at most this much of a head
+        "h11_max_incomplete_event_size": 64 * 1024,
+        "access_log": False,
+    }
+    if listener is not None:
+        options["host"] = listener.hostname
+        options["port"] = listener.port
+        if listener.https:
+            options["ssl_certfile"] = listener.https["cert"]
+            options["ssl_keyfile"] = listener.https["key"]
+    return options
+
+
+def uvicorn_server(app: Server, listener: Listener, *, lifespan: bool) -> Any:
+    import uvicorn
+
+    class EmbeddedServer(uvicorn.Server):
+        # Signals belong to whoever embeds us (listen() handles them for all listeners).
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    config = uvicorn.Config(app, lifespan="on" if lifespan else "off", **uvicorn_options(listener))
+    return EmbeddedServer(config)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed, else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def serve_granian(app: Server, listener: Listener) -> None:
+    """Serve ``app`` on granian in this process until Ctrl-C / SIGTERM."""
+    from granian.constants import Interfaces, Loops
+    from granian.server.mt import MTServer
+
+    options: dict[str, Any] = {
+        "address": listener.hostname,
+        "port": listener.port,
+        "interface": Interfaces.ASGI,
+        "loop": Loops.auto,
+        "workers": 1,
+    }
+    if listener.https:
+        from pathlib import Path
+
+        options["ssl_cert"] = Path(listener.https["cert"])
+        options["ssl_key"] = Path(listener.https["key"])
+    logging.getLogger("simples").info(
+        "simples serving on granian at %s:%d", listener.hostname, listener.port
+    )
+    server = MTServer("simples:app", **options)
+    server.serve(target_loader=lambda *args, **kwargs: app, wrap_loader=False)

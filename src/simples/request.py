@@ -1,0 +1,208 @@
+"""The request side shared by HTTP and WebSocket connections (SPEC §3, §5).
+
+Every member is parsed on first access and cached: a handler that never looks
+at cookies never pays for parsing them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import HTTPError
+from .http.cookies import parse_cookies
+from .http.headers import Headers
+from .http.multidict import MultiDict
+from .http.query import QueryLimitError, parse_query
+from .http.qvalues import accept_languages
+from .http.url import URL, split_host
+from .types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .router import Router
+    from .sessions import Session
+
+
+class IP:
+    """The client's address. ``str(ip)`` is the address."""
+
+    __slots__ = ("address", "family", "port")
+
+    address: str
+    port: int | None
+    family: str
+
+    def __init__(self, address: str, port: int | None) -> None:
+        self.address = address
+        self.port = port
+        self.family = "IPv6" if ":" in address else "IPv4"
+
+    def __str__(self) -> str:
+        return self.address
+
+    def __repr__(self) -> str:
+        return f"IP({self.address!r}, port={self.port!r}, family={self.family!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, IP):
+            return (self.address, self.port) == (other.address, other.port)
+        if isinstance(other, str):
+            return self.address == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.address)
+
+
+class RawRequest:
+    """The ASGI side of the request, for third-party code."""
+
+    __slots__ = ("receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+
+
+class RawResponse:
+    """The ASGI side of the response, for third-party code."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+
+class Request:
+    """Request-side members; the base of HTTPConnection and WebSocketConnection."""
+
+    __slots__ = (
+        "_cookies",
+        "_data",
+        "_headers",
+        "_host",
+        "_ip",
+        "_langs",
+        "_protocol",
+        "_query",
+        "_receive",
+        "_send",
+        "_url",
+        "method",
+        "params",
+        "path",
+        "route",
+        "router",
+        "scope",
+        "session",
+    )
+
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, router: Router, host: str, protocol: str
+    ) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.router = router
+        self.method: str = scope.get("method", "GET")
+        self.path: str = scope["path"]
+        self.params: dict[str, str] = {}
+        self.route: Any = None
+        self.session: Session | None = None
+        self._host = host
+        self._protocol = protocol
+        self._ip: IP | None = None
+        self._headers: Headers | None = None
+        self._cookies: dict[str, str] | None = None
+        self._query: MultiDict[str] | None = None
+        self._langs: list[str] | None = None
+        self._url: URL | None = None
+        self._data: dict[str, Any] | None = None
+
+    def forwarded(self, ip: IP | None, protocol: str | None, host: str | None) -> None:
+        """Apply what a trusted proxy said about the client (``proxy`` section)."""
+        if ip is not None:
+            self._ip = ip
+        if protocol is not None:
+            self._protocol = protocol
+        if host is not None:
+            self._host = host
+        self._url = None
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self.scope["headers"])
+        return headers
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        cookies = self._cookies
+        if cookies is None:
+            lines = self.headers.getall("cookie")
+            # HTTP/2 clients may split the Cookie header; RFC 9113 §8.2.3 joins with "; "
+            cookies = self._cookies = parse_cookies("; ".join(lines)) if lines else {}
+        return cookies
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            data = self._data = {}
+        return data
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def hostname(self) -> str:
+        return split_host(self._host)[0]
+
+    @property
+    def ip(self) -> IP:
+        ip = self._ip
+        if ip is None:
+            client = self.scope.get("client")
+            ip = self._ip = IP(client[0], client[1]) if client else IP("", None)
+        return ip
+
+    @property
+    def langs(self) -> list[str]:
+        langs = self._langs
+        if langs is None:
+            header = self.headers.get("accept-language")
+            langs = self._langs = accept_languages(header) if header else []
+        return langs
+
+    @property
+    def protocol(self) -> str:
+        return self._protocol
+
+    @property
+    def query(self) -> MultiDict[str]:
+        query = self._query
+        if query is None:
+            limit = self.router.settings.limits["query_pairs"]
+            try:
+                query = self._query = parse_query(self.scope.get("query_string", b""), limit)
+            except QueryLimitError:
+                raise HTTPError(400, "Too many query parameters") from None
+        return query
+
+    @property
+    def request(self) -> RawRequest:
+        return RawRequest(self.scope, self._receive)
+
+    @property
+    def response(self) -> RawResponse:
+        return RawResponse(self._send)
+
+    @property
+    def url(self) -> URL:
+        url = self._url
+        if url is None:
+            query = self.scope.get("query_string", b"").decode("latin-1")
+            url = self._url = URL(self._protocol, self._host, self.path, query)
+        return url
+

@@ -1,0 +1,402 @@
+"""Routers: routes, sub-routers, middlewares, error routes and configuration (SPEC §2, §4).
+
+Matching work is done at registration: fixed paths go into a dict keyed by path,
+patterns are compiled once, and every router caches its middleware chain and its
+resolved settings until something above it changes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .config import DEFAULTS, Settings, merge, normalise
+
+if TYPE_CHECKING:
+    from .connection import HTTPConnection
+
+Handler = Callable[["HTTPConnection"], Awaitable[Any]]
+Next = Callable[[], Awaitable[None]]
+Middleware = Callable[["HTTPConnection", Next], Awaitable[Any]]
+Imports = Mapping[str, Any] | Callable[["HTTPConnection"], Mapping[str, Any]]
+HandlerLike = Callable[["HTTPConnection"], Any] | str
+F = TypeVar("F", bound=Callable[..., Any])
+
+WEBSOCKET = "WEBSOCKET"  # ws routes share the tables under this pseudo-method
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+ANY = "*"
+_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)|\*")
+
+
+class Route:
+    """One registered handler: where it lives and how it is called."""
+
+    __slots__ = (
+        "endpoint", "handler", "method", "names", "options", "path", "regex", "router", "warned",
+    )
+
+    def __init__(self, method: str, path: str, handler: Handler, router: Router) -> None:
+        self.method = method
+        self.path = path
+        self.handler = handler
+        self.router = router
+        self.regex, self.names = compile_pattern(path)
+        self.warned = False
+        # set by the exchange on first use: the handler wrapped with reply handling
+        self.endpoint: Any = None
+        # per-route settings of WebSocket routes (limit, origins, timeout, ...)
+        self.options: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Route({self.method} {self.path})"
+
+
+def compile_pattern(path: str) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+    """``/users/:id/*`` to a regex; ``None`` for a fixed path."""
+    names: list[str] = []
+    parts: list[str] = []
+    last = 0
+    for match in _PARAM.finditer(path):
+        parts.append(re.escape(path[last : match.start()]))
+        name = match.group(1) or "*"
+        if name in names:
+            raise ValueError(f"route {path!r} names {name!r} twice")
+        names.append(name)
+        parts.append(f"(?P<p{len(names)}>[^/]+)" if match.group(1) else f"(?P<p{len(names)}>.*)")
+        last = match.end()
+    if not names:
+        return None, ()
+    parts.append(re.escape(path[last:]))
+    return re.compile("".join(parts)), tuple(names)
+
+
+def as_async(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Accept sync callables too: they run on the loop and their result is used."""
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+    ):
+        return handler
+
+    async def call(*args: Any) -> Any:
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    call.__name__ = getattr(handler, "__name__", "handler")
+    return call
+
+
+def view(template: str, imports: Imports | None) -> Handler:
+    """The handler behind ``server.get("/", "index.html", {...})``."""
+
+    async def render_view(connection: HTTPConnection) -> None:
+        values = imports(connection) if callable(imports) else imports
+        await connection.render(template, values)
+
+    render_view.__name__ = f"view:{template}"
+    return render_view
+
+
+def _check_prefix(prefix: str) -> str:
+    if not prefix.startswith("/"):
+        raise ValueError(f"a router prefix starts with '/', got {prefix!r}")
+    if ":" in prefix or "*" in prefix:
+        raise ValueError(f"a router prefix is a fixed path, got {prefix!r}")
+    return prefix.rstrip("/")
+
+
+class Router:
+    """Routes, middlewares, error routes, engine and config for a path prefix."""
+
+    def __init__(self, prefix: str = "", parent: Router | None = None) -> None:
+        self.prefix = prefix
+        self.parent = parent
+        self.root: Router = parent.root if parent is not None else self
+        self._fixed: dict[str, dict[str, Route]] = {}
+        self._patterns: dict[str, list[Route]] = {}
+        self._middlewares: list[Middleware] = []
+        self._errors: dict[int, Handler] = {}
+        self._engine: Any = None
+        self._own: dict[str, dict[str, Any]] = {}
+        self._children: list[Router] = []
+        self._settings: Settings | None = None
+        self._chain: tuple[Middleware, ...] | None = None
+        # on a root: every descendant, longest prefix first, for dispatch
+        self._descendants: list[Router] = []
+
+    # ----------------------------------------------------------- registration
+
+    @overload
+    def route(self, methods: str | Iterable[str], path: str) -> Callable[[F], F]: ...
+    @overload
+    def route(
+        self, methods: str | Iterable[str], path: str, handler: HandlerLike,
+        imports: Imports | None = None,
+    ) -> Router: ...
+    def route(
+        self, methods: str | Iterable[str], path: str, handler: HandlerLike | None = None,
+        imports: Imports | None = None,
+    ) -> Any:
+        """Register ``handler`` for ``methods`` at ``path``; without a handler, a decorator."""
+        names = [methods] if isinstance(methods, str) else list(methods)
+        if handler is None:
+
+            def decorate(function: F) -> F:
+                self.route(names, path, function)
+                return function
+
+            return decorate
+        if not path.startswith("/") and path != "":
+            raise ValueError(f"a route path starts with '/', got {path!r}")
+        call = view(handler, imports) if isinstance(handler, str) else as_async(handler)
+        full = self.prefix + path if path else self.prefix or "/"
+        for method in names:
+            method = method.upper()
+            if method != ANY and (not method.isalpha() or not method.isascii()):
+                raise ValueError(f"not an HTTP method: {method!r}")
+            entry = Route(method, full, call, self)
+            if entry.regex is None:
+                self._fixed.setdefault(full, {})[method] = entry
+            else:
+                self._patterns.setdefault(method, []).append(entry)
+        return self
+
+    def get(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        return self.route("GET", path, handler, imports) if handler is not None else self.route("GET", path)
+
+    def post(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        return self.route("POST", path, handler, imports) if handler is not None else self.route("POST", path)
+
+    def put(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        return self.route("PUT", path, handler, imports) if handler is not None else self.route("PUT", path)
+
+    def patch(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        return self.route("PATCH", path, handler, imports) if handler is not None else self.route("PATCH", path)
+
+    def delete(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        return self.route("DELETE", path, handler, imports) if handler is not None else self.route("DELETE", path)
+
+    def all(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        return self.route(ANY, path, handler, imports) if handler is not None else self.route(ANY, path)
+
+    def ws(
+        self,
+        path: str,
+        handler: Callable[..., Any] | None = None,
+        *,
+        limit: int = 1 << 20,
+        origins: Iterable[str] | Callable[[str], bool] | None = None,
+        timeout: float | None = None,
+        advanced: bool = False,
+        protocols: Iterable[str] | None = None,
+    ) -> Any:
+        """Register a WebSocket route ``async def handler(ws)`` (SPEC §5)."""
+        options = {
+            "limit": limit,
+            "origins": origins if origins is None or callable(origins) else list(origins),
+            "timeout": timeout,
+            "advanced": advanced,
+            "protocols": list(protocols) if protocols is not None else None,
+        }
+        if handler is None:
+
+            def decorate(function: F) -> F:
+                self.ws(path, function, **options)  # type: ignore[arg-type]
+                return function
+
+            return decorate
+        self.route(WEBSOCKET, path, handler)
+        full = self.prefix + path if path else self.prefix or "/"
+        table = self._fixed.get(full)
+        route = table[WEBSOCKET] if table and WEBSOCKET in table else self._patterns[WEBSOCKET][-1]
+        route.options = options
+        return self
+
+    def match_ws(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        entry = self._fixed.get(path)
+        if entry is not None and WEBSOCKET in entry:
+            return entry[WEBSOCKET], {}
+        for route in self._patterns.get(WEBSOCKET, ()):
+            assert route.regex is not None
+            found = route.regex.fullmatch(path)
+            if found is not None:
+                return route, dict(zip(route.names, found.groups(), strict=True))
+        return None
+
+    def router(self, prefix: str) -> Router:
+        """A sub-router for ``prefix`` (relative to this router's own prefix)."""
+        full = self.prefix + _check_prefix(prefix)
+        for child in self._children:
+            if child.prefix == full:
+                return child
+        child = Router(full, self)
+        self._children.append(child)
+        root = self.root
+        root._descendants.append(child)
+        root._descendants.sort(key=lambda router: len(router.prefix), reverse=True)
+        return child
+
+    @overload
+    def use(self, middleware: None = None) -> Callable[[F], F]: ...
+    @overload
+    def use(self, middleware: Middleware) -> Router: ...
+    def use(self, middleware: Middleware | None = None) -> Any:
+        """Add a middleware ``async def mw(connection, next)``."""
+        if middleware is None:
+
+            def decorate(function: F) -> F:
+                self.use(function)
+                return function
+
+            return decorate
+        self._middlewares.append(as_async(middleware))
+        self._invalidate()
+        return self
+
+    def error(self, code: int, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+        """Register the error route for ``code`` (400-599)."""
+        if type(code) is not int or not 400 <= code <= 599:
+            raise ValueError(f"error routes are for 400-599, got {code!r}")
+        if handler is None:
+
+            def decorate(function: F) -> F:
+                self.error(code, function)
+                return function
+
+            return decorate
+        self._errors[code] = view(handler, imports) if isinstance(handler, str) else as_async(handler)
+        return self
+
+    def engine(self, engine: Any) -> Router:
+        """Set the template engine: any object with ``render(source, imports)``."""
+        if not callable(getattr(engine, "render", None)):
+            raise TypeError("a template engine needs a render(source, imports) method")
+        self._engine = engine
+        return self
+
+    # ------------------------------------------------------------------ config
+
+    def config(self, sections: Mapping[str, Any] | None = None, **options: Any) -> Router:
+        """Configure sections (SPEC §4) on this router; children inherit them."""
+        for name, value in {**(sections or {}), **options}.items():
+            partial = normalise(name, value)
+            self._own.setdefault(name, {}).update(partial)
+        self._invalidate()
+        return self
+
+    def compression(self, enabled: bool = True, **options: Any) -> Router:
+        return self.config(compression={"enabled": enabled, **options})
+
+    def cors(self, enabled: bool = True, **options: Any) -> Router:
+        return self.config(cors={"enabled": enabled, **options})
+
+    def logger(self, enabled: bool = True, **options: Any) -> Router:
+        return self.config(logger={"enabled": enabled, **options})
+
+    def session(self, enabled: bool = True, **options: Any) -> Router:
+        return self.config(session={"enabled": enabled, **options})
+
+    def static(self, location: str = "public", **options: Any) -> Router:
+        return self.config(static={"location": location, **options})
+
+    def timeout(self, value: float) -> Router:
+        return self.config(timeout={"enabled": bool(value), "value": value})
+
+    def limits(self, **options: int) -> Router:
+        return self.config(limits=options)
+
+    def proxy(self, trusted: Iterable[str]) -> Router:
+        return self.config(proxy={"trusted": list(trusted)})
+
+    @property
+    def settings(self) -> Settings:
+        settings = self._settings
+        if settings is None:
+            base = self.parent.settings.sections if self.parent is not None else DEFAULTS
+            settings = self._settings = Settings(merge(base, self._own))
+        return settings
+
+    def _invalidate(self) -> None:
+        self._settings = None
+        self._chain = None
+        for child in self._children:
+            child._invalidate()
+
+    # ---------------------------------------------------------------- lookups
+
+    def owner(self, path: str) -> Router:
+        """The router that owns ``path``: the longest prefix, at a segment boundary."""
+        for router in self._descendants:
+            prefix = router.prefix
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return router
+        return self
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """Find the route for a request (SPEC §6 order); HEAD falls back to GET."""
+        entry = self._fixed.get(path)
+        if entry is not None:
+            route = entry.get(method)
+            if route is None and method == "HEAD":
+                route = entry.get("GET")
+            if route is None:
+                route = entry.get(ANY)
+            if route is not None:
+                return route, {}
+        patterns = self._patterns
+        if patterns:
+            for key in (method, "GET", ANY) if method == "HEAD" else (method, ANY):
+                for route in patterns.get(key, ()):
+                    regex = route.regex
+                    assert regex is not None
+                    found = regex.fullmatch(path)
+                    if found is not None:
+                        return route, dict(zip(route.names, found.groups(), strict=True))
+        return None
+
+    def allowed(self, path: str) -> list[str]:
+        """Methods that have a route for ``path`` (for 405 and OPTIONS)."""
+        methods: set[str] = set(self._fixed.get(path, ()))
+        methods.discard(WEBSOCKET)
+        for method, routes in self._patterns.items():
+            if method not in methods and method != WEBSOCKET and any(
+                route.regex is not None and route.regex.fullmatch(path) for route in routes
+            ):
+                methods.add(method)
+        if ANY in methods:
+            return list(METHODS[:7])
+        if "GET" in methods:
+            methods.add("HEAD")
+        if methods:
+            methods.add("OPTIONS")
+        return [method for method in METHODS if method in methods] + sorted(
+            methods.difference(METHODS)
+        )
+
+    def chain(self) -> tuple[Middleware, ...]:
+        """Middlewares from the outermost router to this one, in registration order."""
+        chain = self._chain
+        if chain is None:
+            above = self.parent.chain() if self.parent is not None else ()
+            chain = self._chain = (*above, *self._middlewares)
+        return chain
+
+    def find_error(self, code: int) -> Handler | None:
+        router: Router | None = self
+        while router is not None:
+            handler = router._errors.get(code)
+            if handler is not None:
+                return handler
+            router = router.parent
+        return None
+
+    def find_engine(self) -> Any:
+        router: Router | None = self
+        while router is not None:
+            if router._engine is not None:
+                return router._engine
+            router = router.parent
+        return None
