@@ -70,7 +70,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 def serve_granian(app: Server, listener: Listener) -> None:
     """Serve ``app`` on granian in this process until Ctrl-C / SIGTERM."""
     from granian.constants import Interfaces, Loops
-    from granian.server.mt import MTServer
+    from granian.server import Server as Granian
 
     options: dict[str, Any] = {
         "address": listener.hostname,
@@ -87,5 +87,6 @@ def serve_granian(app: Server, listener: Listener) -> None:
     logging.getLogger("simples").info(
         "simples serving on granian at %s:%d", listener.hostname, listener.port
     )
-    server = MTServer("simples:app", **options)
+    # The target string is only a label: the loader hands granian our app object.
+    server = Granian("simples:app", **options)
     server.serve(target_loader=lambda *args, **kwargs: app, wrap_loader=False)
