@@ -33,6 +33,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "store": None,
         "timeout": 3600,
         "cookie": "_session",
+        "http_only": True,
+        "same_site": "lax",
+        "path": "/",
+        "domain": None,
+        "secure": None,
     },
     "static": {
         "enabled": False,

@@ -26,7 +26,9 @@ Forwarded = tuple["IP | None", str | None, str | None]
 
 logger = logging.getLogger("simples")
 
-GRACEFUL_TIMEOUT = 10  # seconds in-flight requests get to finish at shutdown
+# Host header bytes already validated and lowercased: clients repeat the same few
+# values, so validation runs once per distinct value (bounded).
+_known_hosts: dict[bytes, str] = {}
 
 
 class Listener:
@@ -140,7 +142,15 @@ class Server(Router):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            located = self.locate(scope)
+            if type(located) is int:
+                await _plain(send, located)
+                return
+            router, host, forwarded = located  # type: ignore[misc]
+            connection = HTTPConnection(scope, receive, send, router, host)
+            if forwarded is not None:
+                connection.forwarded(*forwarded)
+            await run_exchange(connection, router)
         elif kind == "websocket":
             from .ws import handle_websocket
 
@@ -151,28 +161,37 @@ class Server(Router):
     def locate(self, scope: Scope) -> tuple[Router, str, Forwarded | None] | int:
         """Check the head of a request and find its router: (router, host, forwarded)
         or the error status to answer with (400 bad Host, 431 oversized headers)."""
-        limits = self.settings.limits
+        settings = self.settings
+        limits = settings.limits
         headers = scope["headers"]
         if len(headers) > limits["headers"]:
             return 431
         header_size = limits["header_size"]
         host: bytes | None = None
         for name, value in headers:
-            if len(value) > header_size or (name == b"cookie" and len(value) > limits["cookie_size"]):
+            if len(value) > header_size:
                 return 431
-            if name == b"host" and host is None:
-                host = value
+            if name == b"host":
+                if host is None:
+                    host = value
+            elif name == b"cookie" and len(value) > limits["cookie_size"]:
+                return 431
         if host is None:
             if scope.get("http_version") != "1.0":
                 return 400
             server = scope.get("server") or ("localhost", None)
             host_text = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
         else:
-            host_text = host.decode("latin-1").lower()
-            if not is_valid_host(host_text):
-                return 400
+            known = _known_hosts.get(host)
+            if known is None:
+                known = host.decode("latin-1").lower()
+                if not is_valid_host(known):
+                    return 400
+                if len(_known_hosts) < 1024:
+                    _known_hosts[host] = known
+            host_text = known
         forwarded = None
-        trusted = self.settings.trusted
+        trusted = settings.trusted
         if trusted:
             from .proxy import resolve_forwarded
 
@@ -183,17 +202,6 @@ class Server(Router):
         if self._exact_hosts or self._wildcard_hosts:
             root = self._pick_host(split_host(host_text)[0].rstrip("."))
         return root.owner(scope["path"]), host_text, forwarded
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        located = self.locate(scope)
-        if type(located) is int:
-            await _plain(send, located)
-            return
-        router, host, forwarded = located  # type: ignore[misc]
-        connection = HTTPConnection(scope, receive, send, router, host)
-        if forwarded is not None:
-            connection.forwarded(*forwarded)
-        await run_exchange(connection, router)
 
     # ---------------------------------------------------------------- websocket
 

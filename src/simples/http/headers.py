@@ -1,0 +1,106 @@
+"""Request headers as a lazy, case-insensitive mapping, and header validation."""
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import TypeVar, overload
+
+D = TypeVar("D")
+
+# RFC 9110 §5.6.2 tchar; an explicit class so that non-ASCII letters never pass.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Everything a field value may not carry: C0 controls other than HTAB, DEL, and
+# code points that latin-1 (the wire encoding of header values) cannot represent.
+_BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+
+
+class Headers(Mapping[str, str]):
+    """Request headers from the ASGI ``scope["headers"]`` list.
+
+    Nothing is decoded until the first lookup: many handlers never read a header,
+    so building the index up front would be wasted work on every request.
+    """
+
+    __slots__ = ("_index", "raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+        self._index: dict[str, list[str]] | None = None
+
+    def _build(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for name, value in self.raw:
+            # ASGI promises lowercase names, but a misbehaving server must not
+            # make a header unreachable, and lowering ASCII is cheap.
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            values = index.get(key)
+            if values is None:
+                index[key] = [text]
+            else:
+                values.append(text)
+        self._index = index
+        return index
+
+    def __getitem__(self, name: str) -> str:
+        index = self._index
+        if index is None:
+            index = self._build()
+        return index[name.lower()][0]
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str | D) -> str | D: ...
+    def get(self, name: str, default: object = None) -> object:
+        index = self._index
+        if index is None:
+            index = self._build()
+        values = index.get(name.lower())
+        return values[0] if values else default
+
+    def getall(self, name: str) -> list[str]:
+        """Every value of ``name`` in arrival order; ``[]`` when absent."""
+        index = self._index
+        if index is None:
+            index = self._build()
+        values = index.get(name.lower())
+        return list(values) if values else []
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        index = self._index
+        if index is None:
+            index = self._build()
+        return name.lower() in index
+
+    def __iter__(self) -> Iterator[str]:
+        index = self._index
+        if index is None:
+            index = self._build()
+        return iter(index)
+
+    def __len__(self) -> int:
+        index = self._index
+        if index is None:
+            index = self._build()
+        return len(index)
+
+    def __repr__(self) -> str:
+        return f"Headers({self.raw!r})"
+
+
+def validate_header_name(name: str) -> str:
+    """Return ``name`` lowercased, or raise ``ValueError`` unless it is an RFC 9110
+    token (a CR, LF or colon here would let a caller forge extra header lines)."""
+    if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+        raise ValueError(f"invalid header name: {name!r}")
+    return name.lower()
+
+
+def validate_header_value(value: str) -> str:
+    """Return ``value`` unchanged, or raise ``ValueError`` if it holds a control
+    character (HTAB excepted) or cannot be encoded as latin-1."""
+    if not isinstance(value, str) or _BAD_VALUE.search(value) is not None:
+        raise ValueError(f"invalid header value: {value!r}")
+    return value

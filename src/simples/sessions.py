@@ -1,0 +1,733 @@
+"""Server-side sessions: the ``Session`` mapping, its stores and the per-router policy.
+
+The browser only ever holds an opaque id; the data lives in a store (memory or
+Redis) as JSON. See ``docs/sessions.md`` for the user-facing rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from simples.errors import HTTPError
+from simples.http.cookies import serialize_cookie
+
+if TYPE_CHECKING:
+    from simples.config import Settings
+    from simples.connection import HTTPConnection
+
+__all__ = [
+    "MemoryStore",
+    "MergingStore",
+    "RedisStore",
+    "Session",
+    "SessionManager",
+    "SessionStore",
+    "StoreUnavailable",
+]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("simples")
+
+# 32 random bytes = 256 bits, well past the 128 the spec asks for. Base64url
+# without padding gives 43 characters; the last one carries only 4 bits, so just
+# 16 of the 64 letters can appear there. Checking that rejects hand-made ids that
+# token_urlsafe could never have produced.
+_ID_BYTES = 32
+_ID_LENGTH = 43
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+
+
+def _new_id() -> str:
+    return secrets.token_urlsafe(_ID_BYTES)
+
+
+def _valid_id(value: str) -> bool:
+    # The length test first keeps a 10 KB garbage cookie as cheap as a short one.
+    return len(value) == _ID_LENGTH and _ID_PATTERN.fullmatch(value) is not None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class StoreUnavailable(Exception):
+    """The session store could not be reached in time; the request cannot be served.
+
+    The framework answers it with a 503 through the error routes, so a client is
+    never told "done" about a session write that did not happen.
+    """
+
+
+# --------------------------------------------------------------------------- stores
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """What the framework needs from a session store.
+
+    Ids are opaque strings. ``data`` is a dict of JSON values; a store must hand
+    back an equal dict from ``get`` and must not share it with the caller (encode
+    it, as both built-in stores do). ``timeout`` is in whole seconds; the entry
+    disappears that long after the last ``set`` or ``touch``. A non-positive
+    timeout removes the entry. ``touch`` and ``remove`` of an unknown id do
+    nothing. A store that cannot be reached raises ``StoreUnavailable``.
+    """
+
+    async def get(self, id: str) -> dict[str, Any] | None: ...
+
+    async def set(self, id: str, data: dict[str, Any], timeout: int) -> None: ...
+
+    async def touch(self, id: str, timeout: int) -> None: ...
+
+    async def remove(self, id: str) -> None: ...
+
+
+@runtime_checkable
+class MergingStore(SessionStore, Protocol):
+    """Optional extension: a store that can merge one request's changes atomically.
+
+    Without it the manager merges with ``get`` then ``set``, which is atomic for
+    an in-process store but leaves a short window for lost updates with a
+    networked one.
+    """
+
+    async def merge(
+        self,
+        id: str,
+        changes: dict[str, Any],
+        removed: Collection[str],
+        timeout: int,
+        new_id: str,
+    ) -> bool:
+        """As one atomic step: take the data under ``id``, delete the keys in
+        ``removed``, set those in ``changes``, store the result under ``new_id``
+        for ``timeout`` (> 0) seconds, and drop ``id`` when it differs from
+        ``new_id``. Return False, writing nothing, when ``id`` does not exist."""
+        ...
+
+
+class _Entry:
+    __slots__ = ("expires", "payload", "timeout")
+
+    def __init__(self, expires: float, timeout: int, payload: str) -> None:
+        self.expires = expires
+        self.timeout = timeout
+        self.payload = payload
+
+
+# Expired entries removed per write. Anything above one per write outpaces the
+# rate at which writes can create entries, so memory stays bounded by live
+# sessions while no single call scans the store.
+_PURGE_BATCH = 16
+
+
+class MemoryStore:
+    """Sessions in this process's memory: the default, for one worker process.
+
+    Entries are kept JSON-encoded, so a dict mutated after ``set`` (or one
+    returned by ``get``) never changes what is stored, and a value that is not
+    JSON fails at ``set`` exactly as it would with Redis. At most ``max_entries``
+    sessions are kept; when full, the one closest to expiring makes room.
+    ``clock`` (seconds, monotonic) is there for tests.
+    """
+
+    def __init__(
+        self, max_entries: int = 100_000, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"max_entries must be a positive int, got {max_entries!r}")
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        # One queue per distinct timeout: within a queue, entries were last
+        # written in clock order and share a timeout, so they also expire in
+        # queue order. The front of each queue is therefore its soonest expiry,
+        # which makes purging and eviction O(1) without a heap of stale records.
+        self._queues: dict[int, OrderedDict[str, None]] = {}
+
+    def __len__(self) -> int:
+        """Entries held, counting expired ones not purged yet."""
+        return len(self._entries)
+
+    async def get(self, id: str) -> dict[str, Any] | None:
+        entry = self._entries.get(id)
+        if entry is None:
+            return None
+        if entry.expires <= self._clock():
+            self._drop(id)
+            return None
+        data: dict[str, Any] = json.loads(entry.payload)
+        return data
+
+    async def set(self, id: str, data: dict[str, Any], timeout: int) -> None:
+        payload = _dumps(data)  # before any change, so a TypeError leaves no trace
+        if timeout <= 0:
+            self._drop(id)
+            return
+        now = self._clock()
+        self._purge(now)
+        if id not in self._entries and len(self._entries) >= self.max_entries:
+            self._evict_one()
+        self._place(id, now + timeout, timeout, payload)
+
+    async def touch(self, id: str, timeout: int) -> None:
+        entry = self._entries.get(id)
+        if entry is None:
+            return
+        now = self._clock()
+        if entry.expires <= now or timeout <= 0:
+            self._drop(id)
+            return
+        self._purge(now)
+        self._place(id, now + timeout, timeout, entry.payload)
+
+    async def remove(self, id: str) -> None:
+        self._drop(id)
+
+    def _place(self, id: str, expires: float, timeout: int, payload: str) -> None:
+        old = self._entries.get(id)
+        if old is not None and old.timeout != timeout:
+            self._unqueue(id, old.timeout)
+        queue = self._queues.get(timeout)
+        if queue is None:
+            queue = self._queues[timeout] = OrderedDict()
+        queue[id] = None
+        queue.move_to_end(id)
+        self._entries[id] = _Entry(expires, timeout, payload)
+
+    def _drop(self, id: str) -> None:
+        entry = self._entries.pop(id, None)
+        if entry is not None:
+            self._unqueue(id, entry.timeout)
+
+    def _unqueue(self, id: str, timeout: int) -> None:
+        queue = self._queues[timeout]
+        del queue[id]
+        if not queue:
+            del self._queues[timeout]
+
+    def _purge(self, now: float) -> None:
+        budget = _PURGE_BATCH
+        for queue in list(self._queues.values()):
+            while budget and queue:
+                id = next(iter(queue))
+                if self._entries[id].expires > now:
+                    break
+                self._drop(id)
+                budget -= 1
+            if not budget:
+                return
+
+    def _evict_one(self) -> None:
+        soonest: str | None = None
+        soonest_expires = 0.0
+        for queue in self._queues.values():
+            id = next(iter(queue))
+            expires = self._entries[id].expires
+            if soonest is None or expires < soonest_expires:
+                soonest, soonest_expires = id, expires
+        if soonest is not None:
+            self._drop(soonest)
+
+
+class RedisStore:
+    """Sessions in Redis, shared by every worker process and machine.
+
+    Each session is one string key ``f"{prefix}{id}"`` holding JSON, written
+    with ``SET ... EX timeout`` and renewed with ``EXPIRE``. Every operation
+    either finishes within ``timeout`` seconds or raises ``StoreUnavailable``;
+    the pool reconnects by itself once Redis is back. ``redis_options`` go to
+    ``redis.asyncio.BlockingConnectionPool`` (for example ``max_connections``,
+    ``password``, ``ssl_ca_certs``).
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "simples:session:",
+        timeout: float = 2.0,
+        **redis_options: Any,
+    ) -> None:
+        try:
+            from redis.asyncio import BlockingConnectionPool, Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "RedisStore needs the redis package: pip install 'simples-web[redis]'"
+            ) from exc
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.prefix = prefix
+        self.timeout = float(timeout)
+        options: dict[str, Any] = {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            # One immediate retry lets a pooled connection that died with a
+            # restarted server be replaced transparently; more retries (and
+            # redis-py's default backoff) would blow the time budget.
+            "retry": Retry(NoBackoff(), 1),
+            # Waiting for a free connection beats failing a burst of requests;
+            # the deadline in _run still bounds the wait.
+            "max_connections": 100,
+            "timeout": self.timeout,
+        }
+        options.update(redis_options)
+        self._redis = Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
+
+    async def get(self, id: str) -> dict[str, Any] | None:
+        raw = await self._run(lambda: self._redis.get(self.prefix + id))
+        return _decode(raw)
+
+    async def set(self, id: str, data: dict[str, Any], timeout: int) -> None:
+        payload = _dumps(data)
+        if timeout <= 0:
+            await self.remove(id)
+            return
+        await self._run(lambda: self._redis.set(self.prefix + id, payload, ex=timeout))
+
+    async def touch(self, id: str, timeout: int) -> None:
+        if timeout <= 0:
+            await self.remove(id)
+            return
+        await self._run(lambda: self._redis.expire(self.prefix + id, timeout))
+
+    async def remove(self, id: str) -> None:
+        await self._run(lambda: self._redis.delete(self.prefix + id))
+
+    async def merge(
+        self,
+        id: str,
+        changes: dict[str, Any],
+        removed: Collection[str],
+        timeout: int,
+        new_id: str,
+    ) -> bool:
+        from redis.exceptions import WatchError
+
+        if timeout <= 0:
+            raise ValueError(f"merge needs a positive timeout, got {timeout!r}")
+        key, target = self.prefix + id, self.prefix + new_id
+
+        async def attempt() -> bool:
+            # Optimistic locking: if another request writes the key between our
+            # GET and EXEC, Redis refuses the transaction and we merge again on
+            # top of that write instead of overwriting it.
+            while True:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(key)
+                        data = _decode(await pipe.get(key))
+                        if data is None:
+                            return False
+                        for name in removed:
+                            data.pop(name, None)
+                        data.update(changes)
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.set(target, _dumps(data), ex=timeout)
+                        if target != key:
+                            pipe.delete(key)
+                        await pipe.execute()
+                        return True
+                    except WatchError:
+                        continue
+
+        return await self._run(attempt)
+
+    async def aclose(self) -> None:
+        """Close the connections; the store must not be used afterwards."""
+        await self._redis.aclose()
+
+    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        from redis.exceptions import RedisError
+
+        try:
+            # Socket timeouts alone do not bound the total: a retry or a wait for
+            # a pooled connection adds to them. One deadline covers everything.
+            async with asyncio.timeout(self.timeout):
+                return await operation()
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"Redis did not answer within {self.timeout:g}s") from exc
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def _decode(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        # Not ours (or damaged): an unreadable session is as good as none, and the
+        # client gets a fresh id rather than an error on every request.
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --------------------------------------------------------------------------- session
+
+
+class Session(MutableMapping[str, Any]):
+    """One client's session: a dict of JSON values plus an ``id``.
+
+    Created by ``SessionManager.load``. It records what the request changed so
+    that ``commit`` writes only those keys (see the concurrency rule in
+    ``docs/sessions.md``). Lists and dicts read from it may be mutated in place:
+    the change is noticed at commit by comparing with their JSON at first read.
+    """
+
+    __slots__ = (
+        "_data",
+        "_deleted",
+        "_destroyed",
+        "_id",
+        "_is_new",
+        "_regenerated",
+        "_replace",
+        "_snapshots",
+        "_source",
+        "_store",
+        "_written",
+    )
+
+    def __init__(self, store: SessionStore, id: str, data: dict[str, Any], *, is_new: bool) -> None:
+        self._store = store
+        self._id = id
+        self._data = data
+        self._is_new = is_new
+        # The id whose stored data this session mirrors; None when nothing is
+        # stored for it (a new session, or one just destroyed).
+        self._source: str | None = None if is_new else id
+        self._reset_changes()
+
+    def _reset_changes(self) -> None:
+        self._written: set[str] = set()
+        self._deleted: set[str] = set()
+        self._snapshots: dict[str, str] = {}
+        self._replace = False
+        self._regenerated = False
+        self._destroyed = False
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def is_new(self) -> bool:
+        """True when the client brought no usable session and this one was created."""
+        return self._is_new
+
+    @property
+    def changed(self) -> bool:
+        """True once the data was modified, or the session regenerated or destroyed."""
+        return (
+            self._destroyed
+            or self._regenerated
+            or self._replace
+            or bool(self._written or self._deleted)
+            or bool(self._mutated_in_place())
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        # Only containers can change behind our back; scalars are immutable.
+        if type(value) in (list, dict) and key not in self._snapshots and key not in self._written:
+            # A custom store breaking the JSON contract must not make reads fail;
+            # such a value just is not watched for in-place changes.
+            with contextlib.suppress(TypeError, ValueError):
+                self._snapshots[key] = _dumps(value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._data else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            # JSON would silently turn 1 into "1" and the value would come back
+            # under another key.
+            raise TypeError(f"session keys must be str, got {type(key).__name__}")
+        self._data[key] = value
+        self._written.add(key)
+        self._deleted.discard(key)
+        self._snapshots.pop(key, None)
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._deleted.add(key)
+        self._written.discard(key)
+        self._snapshots.pop(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Empty the session. Unlike deleting keys one by one, the saved result is
+        exactly empty, even of keys another request added meanwhile."""
+        self._data.clear()
+        self._written.clear()
+        self._deleted.clear()
+        self._snapshots.clear()
+        self._replace = True
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keeping its data (call it after a login).
+
+        The old id stops working when the response is committed."""
+        self._id = _new_id()
+        self._regenerated = True
+
+    async def destroy(self) -> None:
+        """Remove the session from the store now and expire the client's cookie.
+
+        The object stays usable: writing to it afterwards starts a new session
+        with a new id."""
+        if self._source is not None:
+            await self._store.remove(self._source)
+        self._data.clear()
+        self._reset_changes()
+        self._source = None
+        self._id = _new_id()
+        self._destroyed = True
+
+    def _mutated_in_place(self) -> set[str]:
+        mutated = set()
+        for key, before in self._snapshots.items():
+            try:
+                if _dumps(self._data[key]) != before:
+                    mutated.add(key)
+            except (TypeError, ValueError):
+                # Now holds something JSON cannot encode: a change, and commit
+                # reports it properly.
+                mutated.add(key)
+        return mutated
+
+    def __repr__(self) -> str:
+        # The id is a bearer credential; keep it out of logs and tracebacks.
+        return f"<Session {self._id[:6]}… keys={len(self._data)} new={self._is_new}>"
+
+
+# --------------------------------------------------------------------------- manager
+
+
+def _check_json(data: dict[str, Any], keys: Collection[str]) -> None:
+    for key in keys:
+        try:
+            _dumps(data[key])
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"session[{key!r}] cannot be saved: {exc}; session values must be JSON "
+                "(dict, list, str, int, float, bool or None)"
+            ) from exc
+
+
+_SAME_SITE = {"lax", "strict", "none"}
+
+
+class SessionManager:
+    """The session policy of a router: where sessions live and how the cookie looks.
+
+    The connection calls ``load`` before the middlewares and ``commit`` just
+    before the response headers go out, adding the Set-Cookie value it returns.
+    ``secure=None`` marks the cookie Secure when the effective protocol is
+    https, and always when the browser would refuse it otherwise
+    (``same_site="none"``, ``__Secure-`` or ``__Host-`` names).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: SessionStore | None = None,
+        timeout: int = 3600,
+        cookie: str = "_session",
+        http_only: bool = True,
+        same_site: str = "lax",
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+    ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise ValueError(f"timeout must be a positive int of seconds, got {timeout!r}")
+        if not isinstance(same_site, str) or same_site.lower() not in _SAME_SITE:
+            raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
+        if not isinstance(cookie, str):
+            raise ValueError(f"cookie must be a str, got {cookie!r}")
+        self.store: SessionStore = store if store is not None else default_store()
+        self.timeout = timeout
+        self.cookie = cookie
+        self.http_only = http_only
+        self.same_site = same_site
+        self.path = path
+        self.domain = domain
+        self.secure = secure
+        merge = getattr(self.store, "merge", None)
+        self._merge: Callable[..., Awaitable[bool]] | None = merge if callable(merge) else None
+        must_be_secure = same_site.lower() == "none" or cookie.lower().startswith(
+            ("__secure-", "__host-")
+        )
+        # The attributes never change per request, only Secure may, so both
+        # variants are rendered once here; that also rejects a bad name, path or
+        # domain when the router is configured rather than on the first request.
+        self._variants: dict[bool, tuple[str, str]] = {}
+        for https in (False, True):
+            effective = secure if secure is not None else (https or must_be_secure)
+            self._variants[https] = (
+                self._render(_new_id(), effective)[len(cookie) + 1 + _ID_LENGTH :],
+                self._render(None, effective),
+            )
+
+    def _render(self, value: str | None, secure: bool) -> str:
+        return serialize_cookie(
+            self.cookie,
+            value,
+            max_age=self.timeout if value is not None else None,
+            path=self.path,
+            domain=self.domain,
+            secure=secure,
+            http_only=self.http_only,
+            same_site=self.same_site,
+        )
+
+    def _set_cookie(self, id: str, https: bool) -> str:
+        return f"{self.cookie}={id}{self._variants[https][0]}"
+
+    async def load(self, cookie_value: str | None) -> Session:
+        """The session named by the request's cookie, or a fresh one.
+
+        Only an id of our own format that the store knows is adopted; anything
+        else gets a new random id, so a client can never choose its id."""
+        if cookie_value and _valid_id(cookie_value):
+            data = await self.store.get(cookie_value)
+            if isinstance(data, dict):
+                return Session(self.store, cookie_value, data, is_new=False)
+        return Session(self.store, _new_id(), {}, is_new=True)
+
+    async def commit(self, session: Session, *, https: bool) -> str | None:
+        """Save what the request did to ``session``; return the Set-Cookie value
+        to send, or None. Returns only once the store has acknowledged the write.
+
+        Raises ``TypeError`` naming the key when a value is not JSON, and
+        ``StoreUnavailable`` when the store cannot be reached."""
+        written = session._written | session._mutated_in_place()
+        if not (written or session._deleted or session._replace or session._regenerated):
+            if session._destroyed:
+                return self._variants[https][1]
+            if session._source is None:
+                return None  # new and untouched: no cookie, no store entry
+            # Rolling expiry: every request that carries the session renews both
+            # the stored entry and the cookie.
+            await self.store.touch(session._source, self.timeout)
+            return self._set_cookie(session._source, https)
+
+        source = session._source
+        if source is None or session._replace:
+            data = dict(session._data)
+            _check_json(data, data)
+            await self.store.set(session.id, data, self.timeout)
+            if source is not None and source != session.id:
+                await self.store.remove(source)
+        else:
+            _check_json(session._data, written)
+            changes = {key: session._data[key] for key in written}
+            if not await self._merge_into(source, changes, session._deleted, session.id):
+                # The stored session vanished during the request: it expired or
+                # another request destroyed it (a logout). Keep only what this
+                # request wrote, under a new id, so a destroyed id never comes
+                # back and a logout is not undone by a slower request.
+                session._id = _new_id()
+                await self.store.set(session.id, changes, self.timeout)
+        session._source = session.id
+        session._reset_changes()
+        return self._set_cookie(session.id, https)
+
+    async def _merge_into(
+        self, source: str, changes: dict[str, Any], removed: Collection[str], target: str
+    ) -> bool:
+        if self._merge is not None:
+            return await self._merge(source, changes, removed, self.timeout, target)
+        data = await self.store.get(source)
+        if not isinstance(data, dict):
+            return False
+        for key in removed:
+            data.pop(key, None)
+        data.update(changes)
+        await self.store.set(target, data, self.timeout)
+        if target != source:
+            await self.store.remove(source)
+        return True
+
+
+# --------------------------------------------------------------------------- wiring
+
+_default_store: MemoryStore | None = None
+
+
+def default_store() -> MemoryStore:
+    """The MemoryStore used when none is configured, one per process.
+
+    Shared rather than one per manager because every router resolves its own
+    settings: a sub-router that inherits ``session`` must see the same sessions
+    as its parent."""
+    global _default_store
+    if _default_store is None:
+        _default_store = MemoryStore()
+    return _default_store
+
+
+_MANAGER_OPTIONS = ("store", "timeout", "cookie", "http_only", "same_site", "path", "domain")
+
+
+def manager_from_config(section: Mapping[str, Any]) -> SessionManager:
+    """A SessionManager from a router's resolved ``session`` section."""
+    options = {name: section[name] for name in _MANAGER_OPTIONS if name in section}
+    return SessionManager(**options, secure=section.get("secure"))
+
+
+async def attach_session(connection: HTTPConnection, settings: Settings) -> None:
+    """Load the request's session before the middlewares and save it just before
+    the response headers go out (SPEC §4); a store outage becomes a 503."""
+    manager: SessionManager | None = settings.extensions.get("sessions")
+    if manager is None:
+        section = settings.session if settings.session is not None else settings["session"]
+        manager = settings.extensions["sessions"] = manager_from_config(section)
+    try:
+        session = await manager.load(connection.cookies.get(manager.cookie))
+    except StoreUnavailable as exc:
+        logger.error("session store unavailable, answering 503: %s", exc)
+        raise HTTPError(503) from exc
+    connection.session = session
+    committed = False
+
+    async def commit(connection: HTTPConnection, body: bytes | None) -> bytes | None:
+        nonlocal committed
+        # Once only: when saving fails, the error route's response starts the
+        # same way and must go out without trying again.
+        if committed:
+            return body
+        committed = True
+        try:
+            header = await manager.commit(session, https=connection.protocol == "https")
+        except StoreUnavailable as exc:
+            logger.error("session store unavailable, answering 503: %s", exc)
+            raise HTTPError(503) from exc
+        if header is not None:
+            connection._out.setdefault("set-cookie", []).append(header)
+        return body
+
+    connection.on_start(commit)
