@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import statistics
 import sys
@@ -32,10 +33,19 @@ HEADERS = [
 
 def scope_for(path: str, query: bytes) -> dict[str, Any]:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
-        "root_path": "", "headers": HEADERS, "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": HEADERS,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
     }
 
 
@@ -73,8 +83,13 @@ async def lifespan(app: Any) -> None:
         if message["type"].startswith("lifespan.startup"):
             done.set()
 
-    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                   receive_lifespan, send_lifespan))
+    task = asyncio.create_task(
+        app(
+            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+            receive_lifespan,
+            send_lifespan,
+        )
+    )
     await asyncio.wait_for(done.wait(), 5)
     done.clear()
     task.cancel()
@@ -86,13 +101,13 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--apps", default="bare,simples,starlette,falcon,blacksheep")
     args = parser.parse_args()
-    apps = {name: importlib.import_module(f"bench.apps.{name if name == 'bare' else name + '_app'}").app
-            for name in args.apps.split(",")}
+    apps = {
+        name: importlib.import_module(f"bench.apps.{name if name == 'bare' else name + '_app'}").app
+        for name in args.apps.split(",")
+    }
     for app in apps.values():
-        try:
+        with contextlib.suppress(Exception):  # some apps have no lifespan
             await lifespan(app)
-        except Exception:  # noqa: BLE001 - some apps need no lifespan
-            pass
     print(f"{'app':<12}" + "".join(f"{name:>12}" for name in ENDPOINTS) + "   (µs per request)")
     for name, app in apps.items():
         cells = []

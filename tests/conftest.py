@@ -100,6 +100,6 @@ def serve(app: simples.Server, **start: Any) -> Iterator[Live]:
 
 
 @pytest.fixture
-def live() -> Iterator[Callable[[simples.Server], Any]]:
+def live() -> Callable[[simples.Server], Any]:
     """``with live(app) as server:`` inside a test."""
-    yield serve
+    return serve

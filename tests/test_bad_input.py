@@ -49,8 +49,17 @@ def request(live: Live, head: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "host",
-    [b"exa mple.com", b"a/b", b"user@host", b"[::1", b"[zz::1]:80", b"host:99999", b"host:abc",
-     b"back\\slash", b""],
+    [
+        b"exa mple.com",
+        b"a/b",
+        b"user@host",
+        b"[::1",
+        b"[zz::1]:80",
+        b"host:99999",
+        b"host:abc",
+        b"back\\slash",
+        b"",
+    ],
 )
 def test_invalid_host_is_400(live: Live, host: bytes) -> None:
     assert status_of(request(live, b"GET / HTTP/1.1\r\nHost: " + host)) == 400
@@ -133,8 +142,12 @@ def test_2000_query_pairs_is_400_and_1000_is_fine(live: Live) -> None:
 
 
 def test_protocol_garbage_is_refused_or_closed(live: Live) -> None:
-    for garbage in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"NOT HTTP AT ALL\r\n\r\n",
-                    b"GET / HTTP/9.9\r\nHost: t\r\n\r\n", b"GET\r\n\r\n"):
+    for garbage in (
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: t\r\n\r\n",
+        b"GET\r\n\r\n",
+    ):
         response = live.raw(garbage, timeout=3)
         assert response == b"" or 400 <= status_of(response) < 500
 

@@ -199,6 +199,7 @@ def test_virtual_hosts_exact_wildcard_case_and_port() -> None:
     app.host("example.com").get("/", echo("example"))
     app.host("*.example.com").get("/", echo("wild"))
     with serve(app) as live:
+
         def tag(host: str) -> str:
             return str(live.get("/", headers={"Host": host}).json()["tag"])
 
@@ -347,7 +348,9 @@ def test_broken_500_route_still_answers_500() -> None:
     assert (response.status_code, response.text) == (500, "Internal Server Error")
 
 
-def test_returned_values_are_sent_and_silence_is_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_returned_values_are_sent_and_silence_is_warned_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app = simples.server()
     app.get("/dict", lambda connection: {"a": 1})
     app.get("/bytes", lambda connection: b"\x00\x01")

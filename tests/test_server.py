@@ -77,7 +77,7 @@ def test_start_on_a_taken_port_raises() -> None:
         port = taken.getsockname()[1]
         import asyncio
 
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="in use"):
             asyncio.run(app.start(port))
 
 
@@ -97,9 +97,25 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return {"cert": str(cert), "key": str(key)}
 
@@ -146,8 +162,9 @@ def test_listen_stops_gracefully_on_sigterm() -> None:
 
 def test_cli_run_serves_the_app() -> None:
     port = free_port()
-    with process(PYTHON, "-m", "simples.cli", "run", "tests.apps.core_app:server",
-                 "--port", str(port)) as child:
+    with process(
+        PYTHON, "-m", "simples.cli", "run", "tests.apps.core_app:server", "--port", str(port)
+    ) as child:
         wait_until_up(f"http://127.0.0.1:{port}/", child)
         response = httpx.get(f"http://127.0.0.1:{port}/users/7?q=x")
         assert response.json() == {"id": "7", "q": "x", "langs": []}
@@ -158,8 +175,17 @@ def test_cli_run_serves_the_app() -> None:
 
 def test_cli_with_two_workers_uses_two_processes() -> None:
     port = free_port()
-    with process(PYTHON, "-m", "simples.cli", "run", "tests.apps.core_app:server",
-                 "--port", str(port), "--workers", "2") as child:
+    with process(
+        PYTHON,
+        "-m",
+        "simples.cli",
+        "run",
+        "tests.apps.core_app:server",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ) as child:
         wait_until_up(f"http://127.0.0.1:{port}/", child, seconds=30)
         pids = set()
         deadline = time.monotonic() + 20
@@ -174,7 +200,10 @@ def test_cli_with_two_workers_uses_two_processes() -> None:
 def test_cli_reports_a_bad_target() -> None:
     done = subprocess.run(
         [PYTHON, "-m", "simples.cli", "run", "no_such_module:server"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode != 0
     assert "cannot import 'no_such_module'" in done.stderr

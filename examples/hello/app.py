@@ -1,6 +1,6 @@
 """Hello, simples: routes, params, query, cookies, headers, errors, middleware.
 
-    python -m examples.hello.app          # then open http://127.0.0.1:8000/
+python -m examples.hello.app          # then open http://127.0.0.1:8000/
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ async def home(connection: HTTPConnection) -> str:
 @server.get("/users/:id")
 async def user(connection: HTTPConnection) -> dict[str, Any]:
     connection.cookie("seen", "1", http_only=True).header("X-Id", connection.params["id"])
-    return {"id": connection.params["id"], "q": connection.query.get("q"), "langs": connection.langs}
+    return {
+        "id": connection.params["id"],
+        "q": connection.query.get("q"),
+        "langs": connection.langs,
+    }
 
 
 @server.get("/teapot")

@@ -102,7 +102,9 @@ def normalise(section: str, value: Any) -> dict[str, Any]:
     return partial
 
 
-def merge(base: Mapping[str, dict[str, Any]], own: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def merge(
+    base: Mapping[str, dict[str, Any]], own: Mapping[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     merged = {name: dict(section) for name, section in base.items()}
     for name, partial in own.items():
         merged[name].update(partial)

@@ -133,7 +133,11 @@ class HTTPConnection(Request):
         return self.header("content-type", resolve_type(value, override))
 
     def cookie(
-        self, name: str, value: str | None, attributes: Mapping[str, Any] | None = None, **options: Any
+        self,
+        name: str,
+        value: str | None,
+        attributes: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> HTTPConnection:
         self._not_started()
         line = serialize_cookie(name, value, **{**(attributes or {}), **options})
@@ -284,14 +288,14 @@ class HTTPConnection(Request):
             )
         context = {**(imports or {}), "connection": self}
         result = engine.render(source, context)
-        html = await result if asyncio.iscoroutine(result) or isinstance(result, Awaitable) else result
+        html = (
+            await result if asyncio.iscoroutine(result) or isinstance(result, Awaitable) else result
+        )
         if "content-type" not in self._out:
             self._out["content-type"] = ["text/html; charset=utf-8"]
         await self.send(str(html))
 
-    async def drain(
-        self, location: Any, type: str | None = None, override: bool = False
-    ) -> None:
+    async def drain(self, location: Any, type: str | None = None, override: bool = False) -> None:
         from .files import drain
 
         await drain(self, location, type, override)
@@ -362,7 +366,9 @@ def _header_text(value: Any) -> str:
         return "false"
     if isinstance(value, str | int):
         return str(value)
-    raise TypeError(f"header values are str, int, bool or a list of them, not {type(value).__name__}")
+    raise TypeError(
+        f"header values are str, int, bool or a list of them, not {type(value).__name__}"
+    )
 
 
 async def call_callback(callback: Callback) -> None:

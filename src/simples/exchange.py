@@ -50,7 +50,9 @@ def _endpoint_for(route: Route) -> Endpoint:
                 logger.warning(
                     "%s %s returned without responding; sent status %d with an empty "
                     "body (a missing 'await' before send/render/drain?)",
-                    route.method, route.path, connection._status,
+                    route.method,
+                    route.path,
+                    connection._status,
                 )
 
     return endpoint
@@ -68,7 +70,11 @@ async def router_answer(connection: HTTPConnection) -> None:
     router = connection.router
     method = connection.method
     settings = router.settings
-    if method in ("GET", "HEAD") and settings.static is not None and is_on(settings.static, connection):
+    if (
+        method in ("GET", "HEAD")
+        and settings.static is not None
+        and is_on(settings.static, connection)
+    ):
         from .files import serve_static
 
         if await serve_static(connection):
@@ -184,7 +190,9 @@ async def _idle_timeout(connection: HTTPConnection) -> None:
 async def _failed(connection: HTTPConnection, exc: Exception) -> None:
     where = f"{connection.method} {connection.path}"
     if connection._started:
-        logger.error("error after the response started, connection aborted: %s", where, exc_info=exc)
+        logger.error(
+            "error after the response started, connection aborted: %s", where, exc_info=exc
+        )
         raise ExchangeAborted(where) from exc
     logger.error("unhandled error in %s", where, exc_info=exc)
     connection.data["error"] = exc

@@ -205,4 +205,3 @@ class Request:
             query = self.scope.get("query_string", b"").decode("latin-1")
             url = self._url = URL(self._protocol, self._host, self.path, query)
         return url
-

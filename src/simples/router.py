@@ -34,7 +34,15 @@ class Route:
     """One registered handler: where it lives and how it is called."""
 
     __slots__ = (
-        "endpoint", "handler", "method", "names", "options", "path", "regex", "router", "warned",
+        "endpoint",
+        "handler",
+        "method",
+        "names",
+        "options",
+        "path",
+        "regex",
+        "router",
+        "warned",
     )
 
     def __init__(self, method: str, path: str, handler: Handler, router: Router) -> None:
@@ -133,11 +141,17 @@ class Router:
     def route(self, methods: str | Iterable[str], path: str) -> Callable[[F], F]: ...
     @overload
     def route(
-        self, methods: str | Iterable[str], path: str, handler: HandlerLike,
+        self,
+        methods: str | Iterable[str],
+        path: str,
+        handler: HandlerLike,
         imports: Imports | None = None,
     ) -> Router: ...
     def route(
-        self, methods: str | Iterable[str], path: str, handler: HandlerLike | None = None,
+        self,
+        methods: str | Iterable[str],
+        path: str,
+        handler: HandlerLike | None = None,
         imports: Imports | None = None,
     ) -> Any:
         """Register ``handler`` for ``methods`` at ``path``; without a handler, a decorator."""
@@ -164,23 +178,59 @@ class Router:
                 self._patterns.setdefault(method, []).append(entry)
         return self
 
-    def get(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
-        return self.route("GET", path, handler, imports) if handler is not None else self.route("GET", path)
+    def get(
+        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        return (
+            self.route("GET", path, handler, imports)
+            if handler is not None
+            else self.route("GET", path)
+        )
 
-    def post(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
-        return self.route("POST", path, handler, imports) if handler is not None else self.route("POST", path)
+    def post(
+        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        return (
+            self.route("POST", path, handler, imports)
+            if handler is not None
+            else self.route("POST", path)
+        )
 
-    def put(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
-        return self.route("PUT", path, handler, imports) if handler is not None else self.route("PUT", path)
+    def put(
+        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        return (
+            self.route("PUT", path, handler, imports)
+            if handler is not None
+            else self.route("PUT", path)
+        )
 
-    def patch(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
-        return self.route("PATCH", path, handler, imports) if handler is not None else self.route("PATCH", path)
+    def patch(
+        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        return (
+            self.route("PATCH", path, handler, imports)
+            if handler is not None
+            else self.route("PATCH", path)
+        )
 
-    def delete(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
-        return self.route("DELETE", path, handler, imports) if handler is not None else self.route("DELETE", path)
+    def delete(
+        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        return (
+            self.route("DELETE", path, handler, imports)
+            if handler is not None
+            else self.route("DELETE", path)
+        )
 
-    def all(self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
-        return self.route(ANY, path, handler, imports) if handler is not None else self.route(ANY, path)
+    def all(
+        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        return (
+            self.route(ANY, path, handler, imports)
+            if handler is not None
+            else self.route(ANY, path)
+        )
 
     def ws(
         self,
@@ -256,7 +306,9 @@ class Router:
         self._invalidate()
         return self
 
-    def error(self, code: int, handler: HandlerLike | None = None, imports: Imports | None = None) -> Any:
+    def error(
+        self, code: int, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
         """Register the error route for ``code`` (400-599)."""
         if type(code) is not int or not 400 <= code <= 599:
             raise ValueError(f"error routes are for 400-599, got {code!r}")
@@ -267,7 +319,9 @@ class Router:
                 return function
 
             return decorate
-        self._errors[code] = view(handler, imports) if isinstance(handler, str) else as_async(handler)
+        self._errors[code] = (
+            view(handler, imports) if isinstance(handler, str) else as_async(handler)
+        )
         return self
 
     def engine(self, engine: Any) -> Router:
@@ -362,8 +416,10 @@ class Router:
         methods: set[str] = set(self._fixed.get(path, ()))
         methods.discard(WEBSOCKET)
         for method, routes in self._patterns.items():
-            if method not in methods and method != WEBSOCKET and any(
-                route.regex is not None and route.regex.fullmatch(path) for route in routes
+            if (
+                method not in methods
+                and method != WEBSOCKET
+                and any(route.regex is not None and route.regex.fullmatch(path) for route in routes)
             ):
                 methods.add(method)
         if ANY in methods:

@@ -69,7 +69,9 @@ class Server(Router):
         wildcard = name.startswith("*.")
         bare = name[2:] if wildcard else name
         if not bare or "*" in bare or not is_valid_host(bare) or split_host(bare)[1] is not None:
-            raise ValueError(f"a host is a name like 'example.com' or '*.example.com', got {name!r}")
+            raise ValueError(
+                f"a host is a name like 'example.com' or '*.example.com', got {name!r}"
+            )
         if wildcard:
             for suffix, router in self._wildcard_hosts:
                 if suffix == "." + bare:
@@ -219,7 +221,9 @@ class Server(Router):
 
     # ---------------------------------------------------------------- listening
 
-    def mirror(self, port: int, hostname: str = "127.0.0.1", https: dict[str, str] | None = None) -> Server:
+    def mirror(
+        self, port: int, hostname: str = "127.0.0.1", https: dict[str, str] | None = None
+    ) -> Server:
         """Serve the same hosts and routes on another port (e.g. HTTP beside HTTPS)."""
         self._mirrors.append(Listener(port, hostname, https))
         return self
@@ -247,7 +251,9 @@ class Server(Router):
         finally:
             loop.close()
 
-    async def _serve_until_signal(self, port: int, hostname: str, https: dict[str, str] | None) -> None:
+    async def _serve_until_signal(
+        self, port: int, hostname: str, https: dict[str, str] | None
+    ) -> None:
         await self.start(port, hostname, https)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

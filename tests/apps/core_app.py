@@ -20,7 +20,11 @@ async def home(connection: HTTPConnection) -> dict[str, object]:
 @server.get("/users/:id")
 async def user(connection: HTTPConnection) -> dict[str, object]:
     connection.cookie("seen", "1", http_only=True).header("X-Id", connection.params["id"])
-    return {"id": connection.params["id"], "q": connection.query.get("q"), "langs": connection.langs}
+    return {
+        "id": connection.params["id"],
+        "q": connection.query.get("q"),
+        "langs": connection.langs,
+    }
 
 
 @server.get("/slow")
