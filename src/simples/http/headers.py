@@ -13,6 +13,11 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
 
 
+# Caches keyed by the names applications use: few distinct values, bounded anyway.
+_KEYS: dict[str, bytes] = {}
+_VALID_NAMES: dict[str, str] = {}
+
+
 class Headers(Mapping[str, str]):
     """Request headers from the ASGI ``scope["headers"]`` list.
 
@@ -20,11 +25,12 @@ class Headers(Mapping[str, str]):
     so building the index up front would be wasted work on every request.
     """
 
-    __slots__ = ("_index", "raw")
+    __slots__ = ("_all_lower", "_index", "raw")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.raw = raw
         self._index: dict[str, list[str]] | None = None
+        self._all_lower: bool | None = None
 
     def _build(self) -> dict[str, list[str]]:
         index: dict[str, list[str]] = {}
@@ -41,11 +47,32 @@ class Headers(Mapping[str, str]):
         self._index = index
         return index
 
+    def _scan(self, name: str) -> list[str]:
+        # A handler reads a few headers: comparing raw bytes (ASGI promises lowercase
+        # names) is cheaper than decoding every header into an index first.
+        key = _KEYS.get(name)
+        if key is None:
+            key = name.lower().encode("latin-1", "replace")
+            if len(_KEYS) < 1024:
+                _KEYS[name] = key
+        values = [value.decode("latin-1") for found, value in self.raw if found == key]
+        if not values and not self._lowercase():
+            values = self._build().get(name.lower(), [])
+        return values
+
+    def _lowercase(self) -> bool:
+        """Whether the server kept ASGI's promise of lowercase names (checked once)."""
+        lowercase = self._all_lower
+        if lowercase is None:
+            lowercase = self._all_lower = all(name == name.lower() for name, _ in self.raw)
+        return lowercase
+
     def __getitem__(self, name: str) -> str:
         index = self._index
-        if index is None:
-            index = self._build()
-        return index[name.lower()][0]
+        values = self._scan(name) if index is None else index.get(name.lower())
+        if not values:
+            raise KeyError(name)
+        return values[0]
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -53,16 +80,14 @@ class Headers(Mapping[str, str]):
     def get(self, name: str, default: str | D) -> str | D: ...
     def get(self, name: str, default: object = None) -> object:
         index = self._index
-        if index is None:
-            index = self._build()
-        values = index.get(name.lower())
+        values = self._scan(name) if index is None else index.get(name.lower())
         return values[0] if values else default
 
     def getall(self, name: str) -> list[str]:
         """Every value of ``name`` in arrival order; ``[]`` when absent."""
         index = self._index
         if index is None:
-            index = self._build()
+            return self._scan(name)
         values = index.get(name.lower())
         return list(values) if values else []
 
@@ -70,9 +95,7 @@ class Headers(Mapping[str, str]):
         if not isinstance(name, str):
             return False
         index = self._index
-        if index is None:
-            index = self._build()
-        return name.lower() in index
+        return bool(self._scan(name)) if index is None else name.lower() in index
 
     def __iter__(self) -> Iterator[str]:
         index = self._index
@@ -93,9 +116,15 @@ class Headers(Mapping[str, str]):
 def validate_header_name(name: str) -> str:
     """Return ``name`` lowercased, or raise ``ValueError`` unless it is an RFC 9110
     token (a CR, LF or colon here would let a caller forge extra header lines)."""
+    known = _VALID_NAMES.get(name) if isinstance(name, str) else None
+    if known is not None:
+        return known
     if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
         raise ValueError(f"invalid header name: {name!r}")
-    return name.lower()
+    lowered = name.lower()
+    if len(_VALID_NAMES) < 1024:  # applications use a few names; bound the rest
+        _VALID_NAMES[name] = lowered
+    return lowered
 
 
 def validate_header_value(value: str) -> str:
