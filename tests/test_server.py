@@ -224,3 +224,40 @@ def test_granian_smoke() -> None:
         assert httpx.get(f"{base}/stream").text == "0\n1\n2\n"
         child.send_signal(signal.SIGINT)
         assert child.wait(20) == 0
+
+
+def test_cli_reload_picks_up_a_changed_file(tmp_path: Path) -> None:
+    app_file = tmp_path / "reload_app.py"
+    app_file.write_text(
+        "import simples\nserver = simples.server()\nserver.get('/', lambda c: 'one')\n"
+    )
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [PYTHON, "-m", "simples.cli", "run", "reload_app:server", "--port", str(port), "--reload"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", child, seconds=30)
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "one"
+        app_file.write_text(app_file.read_text().replace("'one'", "'two'"))
+        deadline = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < deadline and text != "two":
+            time.sleep(0.3)
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).text
+            except httpx.HTTPError:
+                continue
+        assert text == "two"
+    finally:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        child.communicate(timeout=10)
