@@ -171,7 +171,9 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
             return
         await _failed(connection, exc)
     finally:
-        await _finish(connection, settings)
+        # most exchanges have nothing to clean up: skip the extra coroutine then
+        if connection._keeper is not None or connection._body is not None or settings.logger:
+            await _finish(connection, settings)
 
 
 def _is_disconnect(exc: BaseException) -> bool:

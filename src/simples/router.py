@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 Handler = Callable[["HTTPConnection"], Awaitable[Any]]
 Next = Callable[[], Awaitable[None]]
 Middleware = Callable[["HTTPConnection", Next], Awaitable[Any]]
-Imports = Mapping[str, Any] | Callable[["HTTPConnection"], Mapping[str, Any]]
+Imports = (
+    Mapping[str, Any]
+    | Callable[["HTTPConnection"], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
+)
 HandlerLike = Callable[["HTTPConnection"], Any] | str
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,7 +104,9 @@ def view(template: str, imports: Imports | None) -> Handler:
     """The handler behind ``server.get("/", "index.html", {...})``."""
 
     async def render_view(connection: HTTPConnection) -> None:
-        values = imports(connection) if callable(imports) else imports
+        values: Any = imports(connection) if callable(imports) else imports
+        if inspect.isawaitable(values):
+            values = await values  # an async imports function (a database query)
         await connection.render(template, values)
 
     render_view.__name__ = f"view:{template}"
@@ -114,6 +119,23 @@ def _check_prefix(prefix: str) -> str:
     if ":" in prefix or "*" in prefix:
         raise ValueError(f"a router prefix is a fixed path, got {prefix!r}")
     return prefix.rstrip("/")
+
+
+def _shorthand(method: str) -> Callable[..., Any]:
+    """``router.get(path, handler)`` and friends: ``route()`` with the method filled in;
+    without a handler, a decorator."""
+
+    def register(
+        self: Router, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
+    ) -> Any:
+        if handler is None:
+            return self.route(method, path)
+        return self.route(method, path, handler, imports)
+
+    name = "all" if method == ANY else method.lower()
+    register.__name__ = register.__qualname__ = name
+    register.__doc__ = f"Register a handler for {name.upper()} requests at ``path``."
+    return register
 
 
 class Router:
@@ -178,59 +200,12 @@ class Router:
                 self._patterns.setdefault(method, []).append(entry)
         return self
 
-    def get(
-        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        return (
-            self.route("GET", path, handler, imports)
-            if handler is not None
-            else self.route("GET", path)
-        )
-
-    def post(
-        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        return (
-            self.route("POST", path, handler, imports)
-            if handler is not None
-            else self.route("POST", path)
-        )
-
-    def put(
-        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        return (
-            self.route("PUT", path, handler, imports)
-            if handler is not None
-            else self.route("PUT", path)
-        )
-
-    def patch(
-        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        return (
-            self.route("PATCH", path, handler, imports)
-            if handler is not None
-            else self.route("PATCH", path)
-        )
-
-    def delete(
-        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        return (
-            self.route("DELETE", path, handler, imports)
-            if handler is not None
-            else self.route("DELETE", path)
-        )
-
-    def all(
-        self, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        return (
-            self.route(ANY, path, handler, imports)
-            if handler is not None
-            else self.route(ANY, path)
-        )
+    get = _shorthand("GET")
+    post = _shorthand("POST")
+    put = _shorthand("PUT")
+    patch = _shorthand("PATCH")
+    delete = _shorthand("DELETE")
+    all = _shorthand(ANY)
 
     def ws(
         self,
@@ -362,8 +337,8 @@ class Router:
     def limits(self, **options: int) -> Router:
         return self.config(limits=options)
 
-    def proxy(self, trusted: Iterable[str]) -> Router:
-        return self.config(proxy={"trusted": list(trusted)})
+    def proxy(self, trusted: Iterable[str] = (), hops: int = 0) -> Router:
+        return self.config(proxy={"trusted": list(trusted), "hops": hops})
 
     @property
     def settings(self) -> Settings:
