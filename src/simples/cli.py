@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     if args.reload and args.workers > 1:
         parser.error("--reload runs a single worker; drop --workers")
+    if args.reload:
+        # read by simples.Jinja in the reloaded children: templates reload too
+        os.environ["SIMPLES_RELOAD"] = "1"
     _check_target(args.target)
     if args.engine == "granian":
         from granian.constants import Interfaces

@@ -61,7 +61,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "headers": 100,
         "cookie_size": 8 << 10,
     },
-    "proxy": {"trusted": []},
+    "proxy": {"trusted": [], "hops": 0},
     "broker": {"broker": None},
 }
 
@@ -69,6 +69,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 ALWAYS_ON = frozenset({"limits", "proxy", "broker"})
 
 Enabled = bool | Callable[["HTTPConnection"], bool]
+
+# Sections whose values a module checks when they are configured: its check_config().
+_CHECKED = {"cors": ".cors", "proxy": ".proxy"}
 
 
 def normalise(section: str, value: Any) -> dict[str, Any]:
@@ -97,6 +100,11 @@ def normalise(section: str, value: Any) -> dict[str, Any]:
             f"known: {sorted(DEFAULTS[section])}"
         )
     partial = dict(value)
+    if section in _CHECKED:
+        # validated now, so that a typo fails at start-up, not on a request
+        from importlib import import_module
+
+        import_module(_CHECKED[section], __package__).check_config(partial)
     if section not in ALWAYS_ON:
         partial.setdefault("enabled", True)
     return partial
@@ -125,6 +133,7 @@ class Settings:
         "extensions",
         "limits",
         "logger",
+        "proxy_hops",
         "sections",
         "session",
         "static",
@@ -148,6 +157,7 @@ class Settings:
         static = sections["static"]
         self.static = static if static["enabled"] else None
         self.trusted: list[str] = list(sections["proxy"]["trusted"])
+        self.proxy_hops: int = sections["proxy"]["hops"]
         # Other modules (files, cors, compression, sessions) cache their derived
         # objects here, keyed by module, so each is built once per resolution.
         self.extensions: dict[str, Any] = {}
