@@ -60,12 +60,20 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(HTTPError):
     """The session store could not be reached in time; the request cannot be served.
 
-    The framework answers it with a 503 through the error routes, so a client is
-    never told "done" about a session write that did not happen.
+    It is an ``HTTPError(503)``: wherever it escapes (loading, saving, or
+    ``await session.destroy()`` in a handler), the framework answers 503 through
+    the error routes, so a client is never told "done" about a session write that
+    did not happen.
     """
+
+    def __init__(self, message: str = "the session store is unavailable") -> None:
+        super().__init__(503, message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # --------------------------------------------------------------------------- stores
@@ -240,13 +248,72 @@ class MemoryStore:
             self._drop(soonest)
 
 
+# One Redis hash per session: the field "v" marks the format (and keeps an empty
+# session in existence); each session key is a field named by the key's JSON
+# string (quotes included, so any str works and none can be "v") holding the
+# JSON of its value. Keys being separate fields is what lets a merge run inside
+# Redis as one atomic script, without reading and rewriting the whole session
+# and without optimistic-locking retries.
+_FORMAT_FIELD = "v"
+_FORMAT = "1"
+
+# KEYS[1] the session, KEYS[2] where it ends up; ARGV[1] the timeout, ARGV[2] the
+# number of fields to delete, then those fields, then field/value pairs to set.
+# A key that is not a session of this format counts as missing: nothing written.
+_MERGE_SCRIPT = """
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+if redis.call('HGET', KEYS[1], 'v') ~= '1' then return 0 end
+local removed = tonumber(ARGV[2])
+for i = 3, removed + 2 do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = removed + 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if KEYS[1] ~= KEYS[2] then redis.call('RENAME', KEYS[1], KEYS[2]) end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def _fields(data: Mapping[Any, Any]) -> dict[str, str]:
+    """The hash fields of ``data``; raises TypeError before anything is written."""
+    fields = {_FORMAT_FIELD: _FORMAT}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, got {type(key).__name__}")
+        fields[_dumps(key)] = _dumps(value)
+    return fields
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _from_fields(raw: Mapping[Any, Any]) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    data: dict[str, Any] = {}
+    try:
+        if _text(raw.get(_FORMAT_FIELD) or raw.get(_FORMAT_FIELD.encode()) or "") != _FORMAT:
+            return None  # not a session of ours
+        for field, value in raw.items():
+            name = _text(field)
+            if name.startswith('"'):
+                data[json.loads(name)] = json.loads(value)
+    except ValueError:
+        # Damaged: an unreadable session is as good as none, and the client gets
+        # a fresh id rather than an error on every request.
+        return None
+    return data
+
+
 class RedisStore:
     """Sessions in Redis, shared by every worker process and machine.
 
-    Each session is one string key ``f"{prefix}{id}"`` holding JSON, written
-    with ``SET ... EX timeout`` and renewed with ``EXPIRE``. Every operation
-    either finishes within ``timeout`` seconds or raises ``StoreUnavailable``;
-    the pool reconnects by itself once Redis is back. ``redis_options`` go to
+    Each session is one hash ``f"{prefix}{id}"``: a field per session key
+    holding the JSON of its value (see ``_fields``), with an expiry set by
+    ``EXPIRE``. A save merges the request's changes inside Redis with one Lua
+    script: atomic, one round trip, no retries however many requests of one
+    session run at once. Every operation either finishes within ``timeout``
+    seconds or raises ``StoreUnavailable``; the pool reconnects by itself once
+    Redis is back. ``redis_options`` go to
     ``redis.asyncio.BlockingConnectionPool`` (for example ``max_connections``,
     ``password``, ``ssl_ca_certs``).
     """
@@ -285,17 +352,39 @@ class RedisStore:
         }
         options.update(redis_options)
         self._redis = Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
+        # redis-py runs it with EVALSHA and loads it again after a Redis restart.
+        self._merge_script = self._redis.register_script(_MERGE_SCRIPT)
 
     async def get(self, id: str) -> dict[str, Any] | None:
-        raw = await self._run(lambda: self._redis.get(self.prefix + id))
-        return _decode(raw)
+        from redis.exceptions import ResponseError
+
+        key = self.prefix + id
+
+        async def read() -> Any:
+            try:
+                return await self._redis.hgetall(key)
+            except ResponseError as exc:
+                if str(exc).startswith("WRONGTYPE"):
+                    return None  # something else lives under that name: not ours
+                raise
+
+        return _from_fields(await self._run(read))
 
     async def set(self, id: str, data: dict[str, Any], timeout: int) -> None:
-        payload = _dumps(data)
+        fields = _fields(data)
         if timeout <= 0:
             await self.remove(id)
             return
-        await self._run(lambda: self._redis.set(self.prefix + id, payload, ex=timeout))
+        key = self.prefix + id
+
+        async def write() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                pipe.expire(key, timeout)
+                await pipe.execute()
+
+        await self._run(write)
 
     async def touch(self, id: str, timeout: int) -> None:
         if timeout <= 0:
@@ -314,36 +403,16 @@ class RedisStore:
         timeout: int,
         new_id: str,
     ) -> bool:
-        from redis.exceptions import WatchError
-
         if timeout <= 0:
             raise ValueError(f"merge needs a positive timeout, got {timeout!r}")
-        key, target = self.prefix + id, self.prefix + new_id
-
-        async def attempt() -> bool:
-            # Optimistic locking: if another request writes the key between our
-            # GET and EXEC, Redis refuses the transaction and we merge again on
-            # top of that write instead of overwriting it.
-            while True:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(key)
-                        data = _decode(await pipe.get(key))
-                        if data is None:
-                            return False
-                        for name in removed:
-                            data.pop(name, None)
-                        data.update(changes)
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.set(target, _dumps(data), ex=timeout)
-                        if target != key:
-                            pipe.delete(key)
-                        await pipe.execute()
-                        return True
-                    except WatchError:
-                        continue
-
-        return await self._run(attempt)
+        args: list[str | int] = [timeout, len(removed)]
+        args.extend(_dumps(name) for name in removed)
+        for name, value in _fields(changes).items():
+            if name != _FORMAT_FIELD:
+                args += (name, value)
+        keys = [self.prefix + id, self.prefix + new_id]
+        done = await self._run(lambda: self._merge_script(keys=keys, args=args))
+        return bool(done)
 
     async def aclose(self) -> None:
         """Close the connections; the store must not be used afterwards."""
@@ -361,18 +430,6 @@ class RedisStore:
             raise StoreUnavailable(f"Redis did not answer within {self.timeout:g}s") from exc
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
-
-
-def _decode(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        # Not ours (or damaged): an unreadable session is as good as none, and the
-        # client gets a fresh id rather than an error on every request.
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # --------------------------------------------------------------------------- session
@@ -499,7 +556,11 @@ class Session(MutableMapping[str, Any]):
         The object stays usable: writing to it afterwards starts a new session
         with a new id."""
         if self._source is not None:
-            await self._store.remove(self._source)
+            try:
+                await self._store.remove(self._source)
+            except StoreUnavailable as exc:
+                logger.error("session store unavailable, answering 503: %s", exc)
+                raise
         self._data.clear()
         self._reset_changes()
         self._source = None
@@ -578,6 +639,10 @@ class SessionManager:
         self.secure = secure
         merge = getattr(self.store, "merge", None)
         self._merge: Callable[..., Awaitable[bool]] | None = merge if callable(merge) else None
+        # The built-in stores encode everything before they write anything, so a
+        # value JSON cannot take fails there with nothing stored; the manager only
+        # names the key afterwards. Any other store is checked up front.
+        self._store_checks_json = type(self.store) in (MemoryStore, RedisStore)
         must_be_secure = same_site.lower() == "none" or cookie.lower().startswith(
             ("__secure-", "__host-")
         )
@@ -636,22 +701,28 @@ class SessionManager:
             return self._set_cookie(session._source, https)
 
         source = session._source
-        if source is None or session._replace:
-            data = dict(session._data)
-            _check_json(data, data)
-            await self.store.set(session.id, data, self.timeout)
-            if source is not None and source != session.id:
-                await self.store.remove(source)
-        else:
-            _check_json(session._data, written)
-            changes = {key: session._data[key] for key in written}
-            if not await self._merge_into(source, changes, session._deleted, session.id):
-                # The stored session vanished during the request: it expired or
-                # another request destroyed it (a logout). Keep only what this
-                # request wrote, under a new id, so a destroyed id never comes
-                # back and a logout is not undone by a slower request.
-                session._id = _new_id()
-                await self.store.set(session.id, changes, self.timeout)
+        replace = source is None or session._replace
+        checked = session._data.keys() if replace else written
+        if not self._store_checks_json:
+            _check_json(session._data, checked)
+        try:
+            if replace:
+                await self.store.set(session.id, dict(session._data), self.timeout)
+                if source is not None and source != session.id:
+                    await self.store.remove(source)
+            else:
+                assert source is not None
+                changes = {key: session._data[key] for key in written}
+                if not await self._merge_into(source, changes, session._deleted, session.id):
+                    # The stored session vanished during the request: it expired or
+                    # another request destroyed it (a logout). Keep only what this
+                    # request wrote, under a new id, so a destroyed id never comes
+                    # back and a logout is not undone by a slower request.
+                    session._id = _new_id()
+                    await self.store.set(session.id, changes, self.timeout)
+        except TypeError:
+            _check_json(session._data, checked)  # the same error, naming the key
+            raise
         session._source = session.id
         session._reset_changes()
         return self._set_cookie(session.id, https)
@@ -724,6 +795,12 @@ async def attach_session(connection: HTTPConnection, settings: Settings) -> None
         try:
             header = await manager.commit(session, https=connection.protocol == "https")
         except StoreUnavailable as exc:
+            if connection._error_depth:
+                # Already answering with an error (a 404, the 500 of a failed
+                # handler, the 503 of a failed destroy()): that answer confirms
+                # nothing, so it goes out as it is, without the cookie.
+                logger.error("session store unavailable, session not saved: %s", exc)
+                return body
             logger.error("session store unavailable, answering 503: %s", exc)
             raise HTTPError(503) from exc
         if header is not None:

@@ -268,9 +268,12 @@ def test_redis_round_trip_json_prefix_and_ttl(redis_server: RedisProcess, prefix
             data = {"user": {"id": 7, "name": "Zoë"}, "cart": [1, 2.5, None, True], "s": "x"}
             await store.set("abc", data, 120)
             assert await store.get("abc") == data
-            stored = await raw.get(f"{prefix}abc")
-            assert stored is not None
-            assert json.loads(stored) == data
+            # One hash: a format field, then a field per key holding its JSON.
+            stored = await raw.hgetall(f"{prefix}abc")
+            assert stored.pop(b"v") == b"1"
+            assert {k.decode(): json.loads(v) for k, v in stored.items()} == {
+                json.dumps(key): value for key, value in data.items()
+            }
             assert 118 <= await raw.ttl(f"{prefix}abc") <= 120
             assert await raw.exists("abc") == 0  # nothing outside the prefix
             assert await store.get("missing") is None
@@ -342,8 +345,17 @@ def test_redis_unreadable_entry_counts_as_missing(redis_server: RedisProcess, pr
         try:
             await raw.set(f"{prefix}junk", b"\xff not json")
             await raw.set(f"{prefix}list", b"[1, 2]")
-            assert await store.get("junk") is None
-            assert await store.get("list") is None
+            await raw.hset(f"{prefix}foreign", mapping={"user": "x"})  # no format field
+            await raw.hset(f"{prefix}damaged", mapping={"v": "1", '"a"': "\xff{"})
+            for name in ("junk", "list", "foreign", "damaged"):
+                assert await store.get(name) is None
+            for name in ("junk", "list", "foreign"):
+                # Not a session at all: a merge into it writes nothing.
+                assert await store.merge(name, {"a": 1}, (), 60, name) is False
+            assert await raw.hgetall(f"{prefix}foreign") == {b"user": b"x"}
+            # Saving a new session over a foreign key replaces it.
+            await store.set("junk", {"a": 1}, 60)
+            assert await store.get("junk") == {"a": 1}
         finally:
             await store.aclose()
             await raw.aclose()
