@@ -542,3 +542,13 @@ def test_lifespan_start_and_stop_callbacks() -> None:
     assert events == ["start", "stop"]
     with pytest.raises(ValueError, match="start"):
         app.on("begin", started)
+
+
+def test_log_reads_the_content_length_that_was_sent() -> None:
+    app = simples.server()
+    lines: list[str] = []
+    app.logger(format="%status %res[content-length]", log=lines.append)
+    app.get("/", lambda connection: "hello")
+    with serve(app) as live:
+        assert live.get("/").headers["content-length"] == "5"
+    assert lines == ["200 5"]

@@ -265,6 +265,10 @@ class HTTPConnection(Request):
             raise ValueError(f"error() needs a status in 400-599, got {code}")
         self._not_started()
         self._status = code
+        if self._awaits_continue():
+            # No 100 Continue went out, so the client holds its body back; kept
+            # open, the server would read the client's next request as that body.
+            self._out["connection"] = ["close"]
         self._error_depth += 1
         try:
             handler = self.router.find_error(code) if self._error_depth == 1 else None
@@ -278,6 +282,15 @@ class HTTPConnection(Request):
             self._status = code
             self._out["content-type"] = ["text/plain; charset=utf-8"]
             await self._respond(reason_phrase(code).encode())
+
+    def _awaits_continue(self) -> bool:
+        """Whether the client sent ``Expect: 100-continue`` and none of its body
+        was asked for (the ASGI server sends ``100 Continue`` on the first read)."""
+        body = self._body
+        if body is not None and body.received:
+            return False
+        expect = self.headers.get("expect")
+        return expect is not None and expect.strip().lower() == "100-continue"
 
     async def render(self, source: str, imports: Mapping[str, Any] | None = None) -> None:
         engine = self.router.find_engine()
@@ -320,15 +333,12 @@ class HTTPConnection(Request):
             self._keeper.touch()
         await self._send(message)
 
-    def raw_headers(self, length: int | None) -> list[tuple[bytes, bytes]]:
-        raw = [
+    def _raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, values in self._out.items()
             for value in values
         ]
-        if length is not None:
-            raw.append((b"content-length", str(length).encode("latin-1")))
-        return raw
 
     async def _start(self, body: bytes | None) -> bytes | None:
         """Send the status line and headers; ``body`` None means a stream follows."""
@@ -339,15 +349,13 @@ class HTTPConnection(Request):
         status = self._status
         if status in (204, 304) or status < 200:
             self._out.pop("content-length", None)
-            length = None
             body = b"" if body is not None else None
-        elif body is None:
-            length = None
-        else:
-            length = len(body)
+        elif body is not None:
+            # kept in the headers (not added on the side) so logs can read it
+            self._out["content-length"] = [str(len(body))]
         self._started = True
         await self._transmit(
-            {"type": "http.response.start", "status": status, "headers": self.raw_headers(length)}
+            {"type": "http.response.start", "status": status, "headers": self._raw_headers()}
         )
         return body
 

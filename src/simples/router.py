@@ -7,12 +7,13 @@ resolved settings until something above it changes.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-from .config import DEFAULTS, Settings, merge, normalise
+from .config import DEFAULTS, Enabled, Settings, merge, normalise
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
@@ -121,21 +122,30 @@ def _check_prefix(prefix: str) -> str:
     return prefix.rstrip("/")
 
 
-def _shorthand(method: str) -> Callable[..., Any]:
-    """``router.get(path, handler)`` and friends: ``route()`` with the method filled in;
-    without a handler, a decorator."""
+class _Register(Protocol):
+    """``router.get`` and friends, as the type checker sees them."""
 
-    def register(
-        self: Router, path: str, handler: HandlerLike | None = None, imports: Imports | None = None
-    ) -> Any:
-        if handler is None:
-            return self.route(method, path)
-        return self.route(method, path, handler, imports)
+    @overload
+    def __call__(self, path: str) -> Callable[[F], F]: ...
+    @overload
+    def __call__(self, path: str, handler: HandlerLike, imports: Imports | None = None) -> Router: ...
 
-    name = "all" if method == ANY else method.lower()
-    register.__name__ = register.__qualname__ = name
-    register.__doc__ = f"Register a handler for {name.upper()} requests at ``path``."
-    return register
+
+class _Shorthand:
+    """``router.get(path, handler)`` and friends: ``route()`` with the method filled
+    in; without a handler, a decorator that returns the function unchanged."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    @overload
+    def __get__(self, router: None, owner: type[Router]) -> _Shorthand: ...
+    @overload
+    def __get__(self, router: Router, owner: type[Router]) -> _Register: ...
+    def __get__(self, router: Router | None, owner: type[Router]) -> Any:
+        if router is None:
+            return self
+        return functools.partial(router.route, self.method)
 
 
 class Router:
@@ -200,12 +210,12 @@ class Router:
                 self._patterns.setdefault(method, []).append(entry)
         return self
 
-    get = _shorthand("GET")
-    post = _shorthand("POST")
-    put = _shorthand("PUT")
-    patch = _shorthand("PATCH")
-    delete = _shorthand("DELETE")
-    all = _shorthand(ANY)
+    get = _Shorthand("GET")
+    post = _Shorthand("POST")
+    put = _Shorthand("PUT")
+    patch = _Shorthand("PATCH")
+    delete = _Shorthand("DELETE")
+    all = _Shorthand(ANY)
 
     def ws(
         self,
@@ -316,16 +326,16 @@ class Router:
         self._invalidate()
         return self
 
-    def compression(self, enabled: bool = True, **options: Any) -> Router:
+    def compression(self, enabled: Enabled = True, **options: Any) -> Router:
         return self.config(compression={"enabled": enabled, **options})
 
-    def cors(self, enabled: bool = True, **options: Any) -> Router:
+    def cors(self, enabled: Enabled = True, **options: Any) -> Router:
         return self.config(cors={"enabled": enabled, **options})
 
-    def logger(self, enabled: bool = True, **options: Any) -> Router:
+    def logger(self, enabled: Enabled = True, **options: Any) -> Router:
         return self.config(logger={"enabled": enabled, **options})
 
-    def session(self, enabled: bool = True, **options: Any) -> Router:
+    def session(self, enabled: Enabled = True, **options: Any) -> Router:
         return self.config(session={"enabled": enabled, **options})
 
     def static(self, location: str = "public", **options: Any) -> Router:
