@@ -15,7 +15,7 @@ from typing import Any
 import simples
 from simples import HTTPConnection, HTTPError
 
-BOOKS = [
+BOOKS: list[dict[str, Any]] = [
     {"id": 1, "title": "The Left Hand of Darkness", "author": "Ursula K. Le Guin"},
     {"id": 2, "title": "Kindred", "author": "Octavia E. Butler"},
     {"id": 3, "title": "Solaris", "author": "Stanisław Lem"},

@@ -217,6 +217,30 @@ class Router:
     delete = _Shorthand("DELETE")
     all = _Shorthand(ANY)
 
+    @overload
+    def ws(
+        self,
+        path: str,
+        handler: None = None,
+        *,
+        limit: int = ...,
+        origins: Iterable[str] | Callable[[str], bool] | None = ...,
+        timeout: float | None = ...,
+        advanced: bool = ...,
+        protocols: Iterable[str] | None = ...,
+    ) -> Callable[[F], F]: ...
+    @overload
+    def ws(
+        self,
+        path: str,
+        handler: Callable[..., Any],
+        *,
+        limit: int = ...,
+        origins: Iterable[str] | Callable[[str], bool] | None = ...,
+        timeout: float | None = ...,
+        advanced: bool = ...,
+        protocols: Iterable[str] | None = ...,
+    ) -> Router: ...
     def ws(
         self,
         path: str,
@@ -239,7 +263,7 @@ class Router:
         if handler is None:
 
             def decorate(function: F) -> F:
-                self.ws(path, function, **options)  # type: ignore[arg-type]
+                self.ws(path, function, **options)  # type: ignore[call-overload]
                 return function
 
             return decorate
@@ -291,6 +315,10 @@ class Router:
         self._invalidate()
         return self
 
+    @overload
+    def error(self, code: int) -> Callable[[F], F]: ...
+    @overload
+    def error(self, code: int, handler: HandlerLike, imports: Imports | None = None) -> Router: ...
     def error(
         self, code: int, handler: HandlerLike | None = None, imports: Imports | None = None
     ) -> Any:
