@@ -71,7 +71,12 @@ ALWAYS_ON = frozenset({"limits", "proxy", "broker"})
 Enabled = bool | Callable[["HTTPConnection"], bool]
 
 # Sections whose values a module checks when they are configured: its check_config().
-_CHECKED = {"cors": ".cors", "proxy": ".proxy"}
+_CHECKED = {
+    "cors": ".cors",
+    "proxy": ".proxy",
+    "static": ".files",
+    "compression": ".compression",
+}
 
 
 def normalise(section: str, value: Any) -> dict[str, Any]:

@@ -128,7 +128,9 @@ class _Register(Protocol):
     @overload
     def __call__(self, path: str) -> Callable[[F], F]: ...
     @overload
-    def __call__(self, path: str, handler: HandlerLike, imports: Imports | None = None) -> Router: ...
+    def __call__(
+        self, path: str, handler: HandlerLike, imports: Imports | None = None
+    ) -> Router: ...
 
 
 class _Shorthand:

@@ -1,0 +1,1045 @@
+"""Files: ``connection.drain()`` and static folders share one response pipeline.
+
+A file answer carries Content-Type, Content-Length, Last-Modified, a strong ETag
+and Accept-Ranges; it answers conditional requests (RFC 9110 §13.2.2 order) and
+Range requests (206, ``multipart/byteranges``, 416). Bodies are streamed in
+64 KiB chunks read in a worker thread, the next chunk read while the previous
+one is sent; small files are read whole in the same thread hop that opens them,
+and a server offering ``http.response.pathsend`` (granian) sends files itself.
+
+Static folders add the URL-to-file mapping, which is where the danger lies: the
+path (decoded once, by the ASGI server, as routing saw it) is split into
+segments that are each checked, joined under the root, resolved with
+``realpath`` and checked for containment with ``commonpath``; only regular files
+are opened, and the opened file is checked to be the one that was resolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import io
+import logging
+import os
+import re
+import secrets
+import stat
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+from .config import is_on
+from .http.cache import cache_control
+from .http.conditional import evaluate, if_range, make_etag
+from .http.dates import format_http_date, parse_http_date
+from .http.headers import validate_header_value
+from .http.mediatypes import DEFAULT_TYPE, is_compressible, resolve_type
+from .http.qvalues import choose_encoding
+from .http.ranges import content_range, multipart_heads, parse_range, unsatisfied_range
+
+if TYPE_CHECKING:
+    from .connection import Encoder, HTTPConnection
+    from .router import Router
+
+logger = logging.getLogger("simples")
+
+CHUNK: Final = 64 << 10
+# Longer request paths are not file names anyone serves; refusing them early keeps
+# ENAMETOOLONG (and the work before it) away.
+MAX_PATH: Final = 4096
+MAX_SEGMENT: Final = 255
+IMMUTABLE: Final = "public, max-age=31536000, immutable"
+REVALIDATE: Final = "no-cache"
+# Sidecar files, best first when the client rates codings alike.
+SIDECARS: Final = (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz"))
+PATHSEND: Final = "http.response.pathsend"
+
+_WINDOWS = os.name == "nt"
+# NUL and other control characters, backslashes (a separator on Windows, and "/\"
+# is "//" to browsers), ":" (drive letters, NTFS streams) and U+FFFD, which the
+# ASGI server leaves where the path had bytes that are not UTF-8 (overlong forms).
+_REFUSED = re.compile("[\x00-\x1f\x7f\\\\:\ufffd]")
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))}
+)
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# A content hash in a file name: 8 to 64 letters and digits, with at least one of
+# each, after a "." or "-" (app.3f2a9c1e.js, index-BfV2rk_5.js, main.a1b2c3d4.chunk.js).
+_FINGERPRINT = re.compile(r"[.-]([A-Za-z0-9_]{8,64})\.", re.ASCII)
+_HAS_DIGIT = re.compile(r"[0-9]")
+_HAS_LETTER = re.compile(r"[A-Za-z]")
+_NOT_FOUND_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ELOOP,
+        errno.ENAMETOOLONG,
+        errno.ENXIO,
+        errno.EINVAL,
+        errno.ENODEV,
+    }
+)
+
+
+class NotRegularFile(OSError):
+    """The path names a directory, FIFO, socket or device: never served."""
+
+
+class _Truncated(OSError):
+    """The file shrank while it was being sent: the promised length cannot be kept."""
+
+
+# ----------------------------------------------------------------- worker pool
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    # Our own pool rather than the loop's default one, because a job's
+    # concurrent future is needed to close a file only once its read is over.
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="simples-files"
+        )
+    return _pool
+
+
+async def _offload(
+    cleanup: Callable[[Any], None] | None, function: Callable[..., Any], *args: Any
+) -> Any:
+    """Run ``function`` in the pool; if the caller is cancelled meanwhile, hand
+    the result to ``cleanup`` once the thread is done (so no descriptor leaks)."""
+    future = _executor().submit(function, *args)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        if cleanup is not None:
+            future.add_done_callback(lambda done: _cleanup_result(done, cleanup))
+        raise
+
+
+def _cleanup_result(done: Future[Any], cleanup: Callable[[Any], None]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        cleanup(done.result())
+
+
+# ------------------------------------------------------------------ file info
+
+
+class FileInfo:
+    """An opened (or, for small files, already read) regular file."""
+
+    __slots__ = (
+        "encoding",
+        "fd",
+        "head",
+        "media",
+        "mtime",
+        "mtime_ns",
+        "name",
+        "path",
+        "size",
+        "vary",
+    )
+
+    def __init__(self, path: str, fd: int | None, st: os.stat_result, name: str) -> None:
+        self.path = path
+        self.fd = fd
+        self.size = st.st_size
+        self.mtime = st.st_mtime
+        self.mtime_ns = st.st_mtime_ns
+        self.name = name  # for the media type and the cache policy: never a sidecar's
+        self.head: bytes | None = None
+        self.media = type_for_name(name)
+        self.encoding: str | None = None  # content-coding of a precompressed sidecar
+        self.vary = False  # sidecars exist: the answer depends on Accept-Encoding
+
+    def close(self) -> None:
+        fd = self.fd
+        if fd is not None:
+            self.fd = None
+            os.close(fd)
+
+
+def _close_info(info: Any) -> None:
+    if isinstance(info, FileInfo):
+        info.close()
+
+
+def type_for_name(name: str) -> str:
+    """Content-Type from a file name's extension (only the extension is looked
+    up, so the type cache stays small whatever names arrive)."""
+    base = name.rpartition("/")[2]
+    dot = base.rfind(".")
+    if dot <= 0:
+        return DEFAULT_TYPE
+    return resolve_type(base[dot + 1 :].lower() or "bin")
+
+
+def _pread_exact(fd: int, offset: int, size: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    if len(data) == size:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = os.pread(fd, size - got, offset + got)
+        if not more:
+            raise _Truncated(errno.EIO, "file shrank while being sent")
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _open_regular(
+    path: str, expected: os.stat_result, eager: bool, name: str, nofollow: bool = False
+) -> FileInfo:
+    """Open ``path`` if it is still the regular file ``expected`` describes.
+
+    ``eager``: read a file of at most one chunk now and close it, so that a small
+    file costs one thread hop in all. ``nofollow`` for resolved paths, where a
+    symlink can only be one swapped in since they were resolved."""
+    flags = _OPEN_FLAGS | (_NOFOLLOW if nofollow else 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (
+            expected.st_dev,
+            expected.st_ino,
+        ):
+            raise NotRegularFile(errno.ENOENT, "not a regular file", path)
+        info = FileInfo(path, fd, st, name)
+        if eager and st.st_size <= CHUNK:
+            # A short read only means the file shrank: its new size is what is sent.
+            head = os.pread(fd, st.st_size, 0) if st.st_size else b""
+            os.close(fd)
+            info.fd = None
+            info.head = head
+            info.size = len(head)
+        return info
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_path(path: str, eager: bool) -> FileInfo:
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile(errno.ENOENT, "not a regular file", path)
+    return _open_regular(os.path.abspath(path), st, eager, os.path.basename(path))
+
+
+def status_for(error: BaseException) -> int | None:
+    """The answer to a file that cannot be served: 404, 403, or ``None`` (a real
+    failure such as EIO or EMFILE, left to the 500 route)."""
+    if isinstance(error, PermissionError):
+        return 403
+    if isinstance(error, ValueError):  # a NUL in a path the application passed
+        return 404
+    if isinstance(
+        error, NotRegularFile | FileNotFoundError | NotADirectoryError | IsADirectoryError
+    ):
+        return 404
+    if isinstance(error, OSError) and error.errno in _NOT_FOUND_ERRNOS:
+        return 404
+    return None
+
+
+# ---------------------------------------------------------------------- drain
+
+
+async def drain(
+    connection: HTTPConnection, location: Any, type: str | None, override: bool
+) -> None:
+    """``connection.drain(location, type, override)``: a file by path, or a stream."""
+    connection._not_started()
+    if isinstance(location, str | os.PathLike):
+        path = os.fspath(location)
+        if not isinstance(path, str):
+            raise TypeError("drain() takes a str path (or a stream), not a bytes path")
+        await _drain_path(connection, path, type, override)
+        return
+    if isinstance(location, bytes | bytearray | memoryview):
+        raise TypeError("drain() takes a path or a stream; send bytes with send()")
+    if hasattr(location, "read"):
+        await _drain_stream(connection, _file_chunks(location), type, override, location)
+        return
+    if hasattr(location, "__aiter__") or isinstance(location, Iterable):
+        await _drain_stream(connection, location, type, override, None)
+        return
+    raise TypeError(
+        f"drain() takes a path, a file object, or an (async) iterator of bytes, not {location!r}"
+    )
+
+
+async def _drain_path(
+    connection: HTTPConnection, path: str, type: str | None, override: bool
+) -> None:
+    fields = request_fields(connection)
+    eager = _wants_eager(connection, fields)
+    try:
+        info: FileInfo = await _offload(_close_info, _open_path, path, eager)
+    except (OSError, ValueError) as error:
+        code = status_for(error)
+        if code is None:
+            raise
+        await connection.error(code)
+        return
+    out = connection._out
+    if type is not None:
+        info.media = resolve_type(type, override)
+    elif "content-type" in out:
+        info.media = out["content-type"][0]
+    await send_file(connection, info, None, fields)
+
+
+# Request fields the pipeline reads, gathered in one pass over the raw headers
+# (seven lookups would each scan them). Lists may arrive split over several lines.
+_FIELDS = frozenset(
+    {
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"if-range",
+        b"range",
+        b"accept-encoding",
+    }
+)
+_LIST_FIELDS = frozenset({b"if-match", b"if-none-match", b"accept-encoding"})
+_CONDITIONS = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
+
+
+def request_fields(connection: HTTPConnection) -> dict[bytes, str]:
+    found: dict[bytes, str] = {}
+    for name, value in connection.scope["headers"]:
+        if name not in _FIELDS:
+            name = name.lower()  # ASGI promises lowercase; a lax server is tolerated
+            if name not in _FIELDS:
+                continue
+        text = value.decode("latin-1")
+        if name not in found:
+            found[name] = text
+        elif name in _LIST_FIELDS:
+            found[name] += ", " + text
+    return found
+
+
+def _wants_eager(connection: HTTPConnection, fields: dict[bytes, str]) -> bool:
+    # Read small files in the opening hop unless the body may not be needed
+    # (HEAD), may be partial (Range) or the server reads files itself (pathsend).
+    if connection.method != "GET" or b"range" in fields:
+        return False
+    return PATHSEND not in (connection.scope.get("extensions") or ())
+
+
+async def send_file(
+    connection: HTTPConnection,
+    info: FileInfo,
+    cache: str | None,
+    fields: dict[bytes, str] | None = None,
+) -> None:
+    """Answer with the file ``info`` (opened, or read whole): validators,
+    preconditions, ranges, then the body. Closes the file."""
+    try:
+        if fields is None:
+            fields = request_fields(connection)
+        await _answer_file(connection, info, cache, fields)
+    finally:
+        info.close()
+
+
+async def _answer_file(
+    connection: HTTPConnection, info: FileInfo, cache: str | None, fields: dict[bytes, str]
+) -> None:
+    out = connection._out
+    size = info.size
+    # A Last-Modified in the future would make If-Modified-Since misbehave.
+    modified = min(int(info.mtime), int(time.time()))
+    etag = out["etag"][0] if "etag" in out else make_etag(size, info.mtime_ns, info.encoding or "")
+    if "last-modified" in out:
+        parsed = parse_http_date(out["last-modified"][0])
+        last_modified = int(parsed) if parsed is not None else None
+    else:
+        last_modified = modified
+    status = connection._status
+    ranges: list[tuple[int, int]] | None = None
+    if status == 200:
+        # Preconditions and ranges are about a successful answer: an error page
+        # sent with drain() from a 404 route must not turn into a 304.
+        verdict = None
+        if any(name in fields for name in _CONDITIONS):
+            verdict = evaluate(
+                connection.method,
+                fields.get(b"if-match"),
+                fields.get(b"if-unmodified-since"),
+                fields.get(b"if-none-match"),
+                fields.get(b"if-modified-since"),
+                etag,
+                last_modified,
+            )
+        if verdict == 412:
+            await connection.error(412)
+            return
+        if verdict == 304:
+            _validators(out, etag, modified, cache, info)
+            _vary_for_dynamic_compression(connection, info)
+            for name in ("content-type", "content-length", "content-encoding", "accept-ranges"):
+                out.pop(name, None)
+            connection._status = 304
+            await connection._respond(b"")
+            return
+        range_header = fields.get(b"range") if connection.method == "GET" else None
+        if range_header is not None:
+            condition = fields.get(b"if-range")
+            if condition is None or if_range(condition, etag, last_modified):
+                ranges = parse_range(range_header, size)
+            if ranges is not None and not ranges:
+                out["accept-ranges"] = ["bytes"]
+                out["content-range"] = [unsatisfied_range(size)]
+                await connection.error(416)
+                return
+    _validators(out, etag, modified, cache, info)
+    out["content-type"] = [info.media]
+    if status == 200:
+        out["accept-ranges"] = ["bytes"]
+    out.pop("content-length", None)
+    if ranges is None:
+        if info.head is not None:
+            body = await connection._start(info.head)
+            connection._finished = True
+            await connection._transmit(
+                {"type": "http.response.body", "body": b"" if connection.method == "HEAD" else body}
+            )
+            return
+        await _stream_file(connection, info, [(0, size)], None, size, whole=True)
+        return
+    if connection._status == 200:
+        connection._status = 206
+    if len(ranges) == 1:
+        start, stop = ranges[0]
+        out["content-range"] = [content_range(start, stop, size)]
+        await _stream_file(connection, info, ranges, None, stop - start, whole=False)
+        return
+    boundary = secrets.token_hex(16)
+    heads, tail, total = multipart_heads(ranges, size, info.media, boundary)
+    out["content-type"] = [f"multipart/byteranges; boundary={boundary}"]
+    await _stream_file(connection, info, ranges, (heads, tail), total, whole=False)
+
+
+def _validators(
+    out: dict[str, list[str]], etag: str, modified: int, cache: str | None, info: FileInfo
+) -> None:
+    out.setdefault("etag", [etag])
+    out.setdefault("last-modified", [format_http_date(modified)])
+    if cache is not None:
+        out.setdefault("cache-control", [cache])
+    if info.encoding is not None:
+        out["content-encoding"] = [info.encoding]
+    if info.vary:
+        from .compression import add_vary
+
+        add_vary(out, "Accept-Encoding")
+
+
+def _vary_for_dynamic_compression(connection: HTTPConnection, info: FileInfo) -> None:
+    # A 304 carries the Vary the 200 would have had (RFC 9110 §15.4.5); with
+    # compression on, a compressible 200 varies on Accept-Encoding.
+    section = connection.router.settings.compression
+    if section is not None and is_compressible(info.media) and is_on(section, connection):
+        from .compression import add_vary
+
+        add_vary(connection._out, "Accept-Encoding")
+
+
+Job = tuple[bytes, int, int]  # (bytes to send first, offset, length to read)
+
+
+def _jobs(
+    ranges: list[tuple[int, int]], framing: tuple[list[bytes], bytes] | None
+) -> Iterator[Job]:
+    for index, (start, stop) in enumerate(ranges):
+        prefix = framing[0][index] if framing is not None else b""
+        offset = start
+        while offset < stop:
+            length = min(CHUNK, stop - offset)
+            yield prefix, offset, length
+            prefix = b""
+            offset += length
+    if framing is not None:
+        yield framing[1], 0, 0
+
+
+def _read_job(fd: int, job: Job, encoder: Encoder | None) -> bytes:
+    prefix, offset, length = job
+    data = _pread_exact(fd, offset, length) if length else b""
+    if prefix:
+        data = prefix + data
+    # Compressing in the reading thread keeps the loop free; calls stay in order
+    # because a job starts only after the previous one has finished.
+    return encoder(data, False) if encoder is not None else data
+
+
+async def _stream_file(
+    connection: HTTPConnection,
+    info: FileInfo,
+    ranges: list[tuple[int, int]],
+    framing: tuple[list[bytes], bytes] | None,
+    length: int,
+    whole: bool,
+) -> None:
+    out = connection._out
+    out["content-length"] = [str(length)]
+    await connection._start(None)
+    status = connection._status
+    if connection.method == "HEAD" or status in (204, 304) or status < 200:
+        connection._finished = True
+        await connection._transmit({"type": "http.response.body", "body": b""})
+        return
+    encoder = connection._encoder
+    if whole and encoder is None and PATHSEND in (connection.scope.get("extensions") or ()):
+        info.close()
+        connection._finished = True
+        await connection._transmit({"type": PATHSEND, "path": info.path})
+        return
+    fd = info.fd
+    assert fd is not None
+    jobs = _jobs(ranges, framing)
+    watcher = _DisconnectWatcher(connection) if length > CHUNK else None
+    pool = _executor()
+    pending: Future[bytes] | None = None
+    try:
+        job = next(jobs, None)
+        pending = pool.submit(_read_job, fd, job, encoder) if job is not None else None
+        while pending is not None:
+            data = await asyncio.wrap_future(pending)
+            job = next(jobs, None)
+            pending = pool.submit(_read_job, fd, job, encoder) if job is not None else None
+            if watcher is not None and watcher.gone:
+                connection._finished = True
+                return
+            last = pending is None and encoder is None
+            try:
+                await connection._transmit(
+                    {"type": "http.response.body", "body": data, "more_body": not last}
+                )
+            except OSError:
+                # The client went away (ASGI servers raise an OSError subclass).
+                connection._finished = True
+                return
+        connection._finished = True
+        if encoder is not None:
+            await connection._transmit(
+                {"type": "http.response.body", "body": encoder(b"", True), "more_body": False}
+            )
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        if pending is not None and not pending.done() and not pending.cancel():
+            # A thread is reading from the descriptor: close it when that is over.
+            info.fd = None
+            pending.add_done_callback(lambda _done: os.close(fd))
+
+
+class _DisconnectWatcher:
+    """Notices a client that left, so a long body stops being read and sent (some
+    servers silently drop what is sent after a disconnect)."""
+
+    __slots__ = ("gone", "task")
+
+    def __init__(self, connection: HTTPConnection) -> None:
+        self.gone = False
+        self.task = asyncio.ensure_future(self._watch(connection))
+
+    async def _watch(self, connection: HTTPConnection) -> None:
+        receive = connection._receive
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                return
+
+    def stop(self) -> None:
+        task = self.task
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()  # a failed receive only means the client is gone
+
+
+# -------------------------------------------------------------------- streams
+
+
+async def _file_chunks(source: Any) -> AsyncIterator[bytes]:
+    read = source.read
+    if inspect.iscoroutinefunction(read):
+        while chunk := await read(CHUNK):
+            yield chunk
+        return
+    if isinstance(source, io.BytesIO | io.StringIO):
+        # In memory: a thread hop would cost more than the read.
+        while chunk := read(CHUNK):
+            yield chunk
+        return
+    while chunk := await _offload(None, read, CHUNK):
+        yield chunk
+
+
+async def _sync_chunks(iterator: Iterator[Any]) -> AsyncIterator[Any]:
+    # Iterated in a worker thread: a generator may block (files, sockets, queries).
+    done = object()
+    while True:
+        chunk = await _offload(None, next, iterator, done)
+        if chunk is done:
+            return
+        yield chunk
+
+
+async def _drain_stream(
+    connection: HTTPConnection, source: Any, type: str | None, override: bool, owner: Any
+) -> None:
+    out = connection._out
+    if type is not None:
+        out["content-type"] = [resolve_type(type, override)]
+    elif "content-type" not in out:
+        name = getattr(owner, "name", None)
+        out["content-type"] = [type_for_name(name) if isinstance(name, str) else DEFAULT_TYPE]
+    out.pop("content-length", None)
+    chunks: Any
+    if hasattr(source, "__aiter__"):
+        chunks = source
+    elif isinstance(source, list | tuple):
+        chunks = _memory_chunks(source)
+    else:
+        chunks = _sync_chunks(iter(source))
+    watcher: _DisconnectWatcher | None = None
+    try:
+        await connection._start(None)
+        if connection.method != "HEAD":
+            watcher = _DisconnectWatcher(connection)
+            iterator = chunks.__aiter__()
+            while True:
+                step = asyncio.ensure_future(iterator.__anext__())
+                done, _ = await asyncio.wait(
+                    (step, watcher.task), return_when=asyncio.FIRST_COMPLETED
+                )
+                if step not in done or watcher.gone:
+                    # The client left (maybe while the source was waiting to produce).
+                    step.cancel()
+                    await asyncio.gather(step, return_exceptions=True)
+                    connection._finished = True
+                    return
+                try:
+                    chunk = step.result()
+                except StopAsyncIteration:
+                    break
+                if isinstance(chunk, bytearray | memoryview):
+                    chunk = bytes(chunk)
+                elif not isinstance(chunk, bytes | str):
+                    raise TypeError(f"drain() streams bytes or str chunks, not {chunk!r}")
+                if chunk:
+                    await connection.write(chunk)
+        await connection.end()
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        # The response consumed the stream: release the generator or the file.
+        if hasattr(chunks, "aclose"):
+            await chunks.aclose()
+        if owner is not None:
+            await _close_source(owner)
+        elif chunks is not source:
+            await _close_source(source)
+
+
+async def _memory_chunks(items: Iterable[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+async def _close_source(source: Any) -> None:
+    close = getattr(source, "aclose", None) or getattr(source, "close", None)
+    if close is None:
+        return
+    try:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+    except ValueError:
+        # A generator still running in a worker thread (its client left while it
+        # was producing) cannot be closed now; it is finalised when collected.
+        logger.debug("stream source still running, left to the garbage collector")
+
+
+# -------------------------------------------------------------------- static
+
+
+class Static:
+    """A router's static section, resolved once: absolute root, index names,
+    dotfile rule, cache policy, SPA fallback."""
+
+    __slots__ = ("_cache", "dotfiles", "fallback", "index", "root")
+
+    def __init__(self, section: Mapping[str, Any], base: str) -> None:
+        location = _location(section["location"])
+        self.root = os.path.realpath(os.path.join(base, location))
+        if not os.path.isdir(self.root):
+            logger.warning("static location %s is not a directory (yet)", self.root)
+        self.index = _index_names(section["index"])
+        self.dotfiles = _dotfiles(section["dotfiles"])
+        self.fallback = _fallback(section["fallback"])
+        self._cache = _cache_policy(section["cache"])
+
+    def cache_for(self, name: str) -> str | None:
+        return self._cache(name)
+
+
+def check_config(partial: Mapping[str, Any]) -> None:
+    """Validate the keys of a ``static`` section as it is configured, so that a
+    mistake fails at start-up rather than on a request."""
+    if "location" in partial:
+        _location(partial["location"])
+    if "index" in partial:
+        _index_names(partial["index"])
+    if "dotfiles" in partial:
+        _dotfiles(partial["dotfiles"])
+    if "fallback" in partial:
+        _fallback(partial["fallback"])
+    if "cache" in partial:
+        _cache_policy(partial["cache"])
+
+
+def _dotfiles(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"static dotfiles is a bool, not {value!r}")
+    return value
+
+
+def _location(location: Any) -> str:
+    if not isinstance(location, str | os.PathLike):
+        raise TypeError(f"static location is a path, not {location!r}")
+    path = os.fspath(location)
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"static location is a non-empty str path, not {location!r}")
+    return path
+
+
+def _index_names(index: Any) -> tuple[str, ...]:
+    names = (index,) if isinstance(index, str) else tuple(index or ())
+    for name in names:
+        if (
+            not isinstance(name, str)
+            or not name
+            or "/" in name
+            or _REFUSED.search(name)
+            or name in (".", "..")
+        ):
+            raise ValueError(f"static index names files in the folder, not {name!r}")
+    return names
+
+
+def _fallback(fallback: Any) -> list[str] | None:
+    if fallback is None:
+        return None
+    parsed = safe_segments("/" + fallback.lstrip("/"), True) if isinstance(fallback, str) else None
+    if parsed is None or not parsed[0] or parsed[1]:
+        raise ValueError(f"static fallback is a file inside the folder, not {fallback!r}")
+    return parsed[0]
+
+
+def _cache_policy(option: Any) -> Callable[[str], str | None]:
+    if callable(option):
+        return _checked_policy(option)
+    if option is False:
+        return lambda name: None
+    regular: str
+    if option is None or option is True:
+        regular = REVALIDATE
+    elif isinstance(option, int):
+        if option < 0:
+            raise ValueError(f"static cache seconds must not be negative, got {option}")
+        regular = f"public, max-age={option}"
+    elif isinstance(option, str):
+        regular = validate_header_value(option)
+    elif isinstance(option, Mapping):
+        regular = cache_control(option)
+    else:
+        raise TypeError(
+            f"static cache takes None, False, seconds, a str, a dict or a function, not {option!r}"
+        )
+
+    def policy(name: str) -> str | None:
+        return IMMUTABLE if is_fingerprinted(name) else regular
+
+    return policy
+
+
+def _checked_policy(function: Callable[[str], Any]) -> Callable[[str], str | None]:
+    def policy(name: str) -> str | None:
+        value = function(name)
+        # What a function returns goes into a header: no line breaks smuggled in.
+        return None if value is None else validate_header_value(str(value))
+
+    return policy
+
+
+def is_fingerprinted(name: str) -> bool:
+    """Whether a file name carries a content hash, so its content never changes."""
+    base = name.rpartition("/")[2]
+    for match in _FINGERPRINT.finditer(base):
+        token = match.group(1)
+        if _HAS_DIGIT.search(token) and _HAS_LETTER.search(token):
+            return True
+    return False
+
+
+def safe_segments(relative: str, dotfiles: bool) -> tuple[list[str], bool] | None:
+    """Split a decoded URL path (relative to the router) into file name segments,
+    or ``None`` if any part is refused. The bool says it ended with a slash."""
+    if len(relative) > MAX_PATH or _REFUSED.search(relative) is not None:
+        return None
+    if not relative:
+        return [], False
+    if relative[0] != "/":
+        return None
+    parts = relative[1:].split("/")
+    directory = parts[-1] == ""
+    if directory:
+        parts.pop()
+    for index, part in enumerate(parts):
+        if part in ("", ".", "..") or len(part.encode("utf-8", "surrogatepass")) > MAX_SEGMENT:
+            return None
+        if part[0] == "." and not dotfiles and not (index == 0 and part == ".well-known"):
+            return None
+        if _WINDOWS and (part[-1] in ". " or part.partition(".")[0].upper() in _WINDOWS_RESERVED):
+            return None
+    return parts, directory
+
+
+_REDIRECT: Final = 301
+
+
+def _contained(static: Static, path: str) -> str | None:
+    """The real path of ``path`` if it stays inside the root (and, unless
+    dotfiles are on, does not pass through one: a symlink must not reveal one)."""
+    real = os.path.realpath(path)
+    root = static.root
+    try:
+        if os.path.commonpath((root, real)) != root:
+            return None
+    except ValueError:  # different drives on Windows
+        return None
+    if not static.dotfiles and real != root:
+        for index, part in enumerate(real[len(root) :].lstrip(os.sep).split(os.sep)):
+            if part.startswith(".") and not (index == 0 and part == ".well-known"):
+                return None
+    return real
+
+
+def _resolve(static: Static, base: str, segments: list[str]) -> tuple[str, os.stat_result] | None:
+    """The real path and stat of ``base`` (already real, inside the root) joined
+    with checked ``segments``, or ``None`` if it leads outside.
+
+    One ``lstat`` per segment proves a path free of symlinks to be its own real
+    path; only a path through a symlink pays for ``realpath`` and the
+    ``commonpath`` containment check (and costs no more than that when the
+    symlink is legitimate)."""
+    path = base
+    for index, segment in enumerate(segments):
+        path = os.path.join(path, segment)
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            real = _contained(static, os.path.join(path, *segments[index + 1 :]))
+            if real is None:
+                return None
+            return real, os.stat(real)
+        if index < len(segments) - 1 and not stat.S_ISDIR(st.st_mode):
+            return None
+    if not segments:
+        return path, os.stat(path)
+    return path, st
+
+
+def _locate(
+    static: Static, segments: list[str], directory: bool, eager: bool, accept: str | None
+) -> FileInfo | int:
+    """Find, check and open the file for a request (in a worker thread): a
+    FileInfo, 301 for a directory named without its slash, 404 or 403."""
+    try:
+        found = _resolve(static, static.root, segments)
+        if found is None:
+            return 404
+        real, st = found
+        name = "/".join(segments)
+        if stat.S_ISDIR(st.st_mode):
+            for index in static.index:
+                try:
+                    entry = _resolve(static, real, [index])
+                except OSError as error:
+                    if status_for(error) == 404:
+                        continue
+                    raise
+                if entry is not None and stat.S_ISREG(entry[1].st_mode):
+                    if not directory:
+                        return _REDIRECT
+                    path = f"{name}/{index}".lstrip("/")
+                    return _open_static(static, entry[0], entry[1], path, eager, accept)
+            return 404
+        if directory or not stat.S_ISREG(st.st_mode):
+            return 404
+        return _open_static(static, real, st, name, eager, accept)
+    except OSError as error:
+        code = status_for(error)
+        if code is None:
+            raise
+        return code
+
+
+def _open_static(
+    static: Static, real: str, st: os.stat_result, name: str, eager: bool, accept: str | None
+) -> FileInfo:
+    target, target_st, coding = real, st, None
+    vary = False
+    # Looked for even without Accept-Encoding: when sidecars exist the answer
+    # is negotiated, and every variant must say so with Vary.
+    if is_compressible(type_for_name(name)):
+        found: dict[str, tuple[str, os.stat_result]] = {}
+        for candidate, suffix in SIDECARS:
+            side = real + suffix
+            try:
+                side_st = os.lstat(side)  # usually fails: no such sidecar
+                if stat.S_ISLNK(side_st.st_mode):
+                    # The same rule as for any path: a symlink must stay inside.
+                    resolved = _contained(static, side)
+                    if resolved is None:
+                        continue
+                    side, side_st = resolved, os.stat(resolved)
+            except OSError:
+                continue
+            # A sidecar older than its file is stale: serving it would be wrong.
+            if stat.S_ISREG(side_st.st_mode) and side_st.st_mtime_ns >= st.st_mtime_ns:
+                found[candidate] = (side, side_st)
+        if found:
+            vary = True
+            chosen = choose_encoding(accept, list(found)) if accept else None
+            if chosen in found:
+                target, target_st = found[chosen]
+                coding = chosen
+    info = _open_regular(target, target_st, eager, name, nofollow=True)
+    info.encoding = coding
+    info.vary = vary
+    return info
+
+
+# Bases (working directories) per root router, recorded when the server starts.
+_bases: weakref.WeakKeyDictionary[Router, str] = weakref.WeakKeyDictionary()
+_EXTENSION_KEY = "files"
+
+
+def _static_of(router: Router) -> Static:
+    settings = router.settings
+    found = settings.extensions.get(_EXTENSION_KEY)
+    if found is None:
+        section = settings.static
+        assert section is not None
+        base = _bases.get(router.root)
+        if base is None:
+            # No lifespan startup (some servers and tests skip it): the working
+            # directory of the first request is the one, once and for all.
+            base = _bases[router.root] = os.getcwd()
+        found = settings.extensions[_EXTENSION_KEY] = Static(section, base)
+    return found
+
+
+def prepare_static(root: Router) -> None:
+    """At startup: resolve every static ``location`` of this tree against the
+    working directory now, so a later ``chdir`` cannot move the folders."""
+    _bases[root] = os.getcwd()
+    for router in (root, *root._descendants):
+        if router.settings.static is not None:
+            _static_of(router)
+
+
+async def serve_static(connection: HTTPConnection) -> bool:
+    """Answer a GET or HEAD no route took from the router's static folder."""
+    router = connection.router
+    static = _static_of(router)
+    relative = connection.path[len(router.prefix) :]
+    parsed = safe_segments(relative, static.dotfiles)
+    if parsed is None:
+        return False
+    segments, directory = parsed
+    fields = request_fields(connection)
+    accept = fields.get(b"accept-encoding")
+    eager = _wants_eager(connection, fields)
+    result: FileInfo | int = await _offload(
+        _close_info, _locate, static, segments, directory, eager, accept
+    )
+    if result == 404 and static.fallback is not None and _wants_fallback(connection, segments):
+        fallback = await _offload(
+            _close_info, _locate, static, static.fallback, False, eager, accept
+        )
+        if isinstance(fallback, FileInfo):
+            await send_file(connection, fallback, REVALIDATE, fields)
+            return True
+        return False
+    if isinstance(result, FileInfo):
+        await send_file(connection, result, static.cache_for(result.name), fields)
+        return True
+    if result == _REDIRECT:
+        await connection.redirect(_slash_location(connection), True)
+        return True
+    if result == 403:
+        await connection.error(403)
+        return True
+    return False
+
+
+def _wants_fallback(connection: HTTPConnection, segments: list[str]) -> bool:
+    # A single-page app owns the URLs a browser navigates to: no file extension,
+    # an HTML-accepting request, and no route for another method at that path.
+    if segments and "." in segments[-1]:
+        return False
+    accept = connection.headers.get("accept")
+    if accept is not None and "text/html" not in accept and "*/*" not in accept:
+        return False
+    return not connection.router.allowed(connection.path)
+
+
+def _slash_location(connection: HTTPConnection) -> str:
+    location = quote(connection.path, safe="/!$&'()*+,;=@-._~") + "/"
+    # Never "//host": a protocol-relative Location would send the client elsewhere.
+    location = "/" + location.lstrip("/")
+    query = connection.scope.get("query_string", b"")
+    if query:
+        location += "?" + quote(query.decode("latin-1"), safe="&=+%;/?:@!$'()*,~-._")
+    return location
+
+
+__all__ = [
+    "CHUNK",
+    "FileInfo",
+    "NotRegularFile",
+    "Static",
+    "drain",
+    "is_fingerprinted",
+    "prepare_static",
+    "safe_segments",
+    "send_file",
+    "serve_static",
+    "status_for",
+    "type_for_name",
+]
