@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .body import Body, Form, UploadedFile
     from .sessions import MemoryStore, RedisStore, Session
     from .templates import Jinja
-    from .ws import Channel, RedisBroker, WebSocketConnection
+    from .ws import Channel, LocalBroker, RedisBroker, WebSocketClosed, WebSocketConnection
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,8 @@ _LAZY = {
     "Jinja": "templates",
     "Channel": "ws",
     "RedisBroker": "ws",
+    "LocalBroker": "ws",
+    "WebSocketClosed": "ws",
     "WebSocketConnection": "ws",
 }
 
@@ -50,6 +52,7 @@ __all__ = [
     "HTTPConnection",
     "HTTPError",
     "Jinja",
+    "LocalBroker",
     "MemoryStore",
     "MultiDict",
     "RedisBroker",
@@ -58,6 +61,7 @@ __all__ = [
     "Server",
     "Session",
     "UploadedFile",
+    "WebSocketClosed",
     "WebSocketConnection",
     "server",
 ]

@@ -255,6 +255,11 @@ class Router:
         protocols: Iterable[str] | None = None,
     ) -> Any:
         """Register a WebSocket route ``async def handler(ws)`` (SPEC §5)."""
+        if origins is not None and not callable(origins):
+            from .cors import compile_origins
+
+            origins = list(origins)
+            compile_origins(tuple(origins))  # a malformed origin fails here, not per handshake
         options = {
             "limit": limit,
             "origins": origins if origins is None or callable(origins) else list(origins),

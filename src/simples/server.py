@@ -122,6 +122,9 @@ class Server(Router):
                 await send({"type": "lifespan.startup.complete"})
             elif kind == "lifespan.shutdown":
                 try:
+                    from .ws import close_all
+
+                    await close_all(self)
                     await self._run_hooks("stop")
                 except Exception as exc:
                     logger.exception("a stop callback failed")
@@ -194,10 +197,10 @@ class Server(Router):
             host_text = known
         forwarded = None
         trusted = settings.trusted
-        if trusted:
+        if trusted or settings.proxy_hops:
             from .proxy import resolve_forwarded
 
-            forwarded = resolve_forwarded(scope, trusted)
+            forwarded = resolve_forwarded(scope, trusted, settings.proxy_hops)
             if forwarded is not None and forwarded[2] is not None:
                 host_text = forwarded[2]
         root: Router = self
@@ -254,12 +257,14 @@ class Server(Router):
     async def _serve_until_signal(
         self, port: int, hostname: str, https: dict[str, str] | None
     ) -> None:
-        await self.start(port, hostname, https)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # before starting: a signal that comes as the server starts (it serves
+        # before start() returns) must stop it gracefully too
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._signalled, stop)
         try:
+            await self.start(port, hostname, https)
             await stop.wait()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -303,6 +308,11 @@ class Server(Router):
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), run stop callbacks."""
+        if self._running:
+            from .ws import close_all
+
+            # before uvicorn's own shutdown, which would close sockets with 1012
+            await close_all(self)
         for server in self._running:
             server.should_exit = True
         if self._tasks:

@@ -119,3 +119,13 @@ def test_middleware_chain_outer_first() -> None:
     assert len(child.chain()) == 1
     root.use(first)
     assert child.chain() == (first, second)
+
+
+def test_ws_origins_are_checked_at_registration() -> None:
+    router = Router()
+    with pytest.raises(ValueError, match="is not an origin"):
+        router.ws("/ws", handler, origins=["not an origin"])
+    router.ws("/ok", handler, origins=["https://example.com"])
+    found = router.match_ws("/ok")
+    assert found is not None
+    assert found[0].options["origins"] == ["https://example.com"]
