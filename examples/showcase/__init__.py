@@ -1,0 +1,1 @@
+"""The simples showcase: a shared notes board (``python -m examples.showcase.app``)."""
