@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
@@ -102,6 +103,53 @@ class Endpoint:
 
 
 USER_HEADERS = (("Cookie", "session=abc"), ("X-Token", "t"))
+# The apps that implement the first endpoints; the variants below (simples_redis)
+# exist for one endpoint only.
+CORE_APPS = frozenset({"bare", "simples", "starlette", "falcon", "blacksheep"})
+
+
+def _bench_session() -> Any:
+    """bench/apps/bench_session.py (stdlib only): what the session apps agree on."""
+    spec = importlib.util.spec_from_file_location("bench_session", APPS_DIR / "bench_session.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _session_counted(reply: Reply) -> str | None:
+    try:
+        n = json.loads(reply.body).get("n")
+    except (ValueError, AttributeError):
+        return f"body is not a JSON object: {short(reply.body)}"
+    if not isinstance(n, int) or n <= 41:
+        return f"n = {n!r}: the seeded session (n = 41) was not read"
+    return None
+
+
+# The json_post and upload endpoints: request bodies and the answers they expect.
+ITEMS = {"name": "widget", "price": 9.5, "tags": ["red", "small", "new"],
+         "stock": list(range(1, 21)), "meta": {"id": 42, "active": True}}  # fmt: skip
+ITEMS_BODY = json.dumps(ITEMS).encode()
+ITEMS_ANSWER = {"name": "widget", "tags": 3, "stock": 210}
+UPLOAD_SIZE = 1_000_000
+UPLOAD_BOUNDARY = "----simplesBenchBoundary4f9a2c"
+
+
+def _upload_body() -> bytes:
+    content = (bytes(range(256)) * (UPLOAD_SIZE // 256 + 1))[:UPLOAD_SIZE]
+    dash = b"--" + UPLOAD_BOUNDARY.encode()
+    return b"".join([
+        dash, b'\r\nContent-Disposition: form-data; name="title"\r\n\r\nbench\r\n',
+        dash, b'\r\nContent-Disposition: form-data; name="file"; filename="data.bin"\r\n',
+        b"Content-Type: application/octet-stream\r\n\r\n", content, b"\r\n",
+        dash, b"--\r\n",
+    ])  # fmt: skip
+
+
+UPLOAD_BODY = _upload_body()
+UPLOAD_ANSWER = {"title": "bench", "filename": "data.bin", "size": UPLOAD_SIZE}
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
@@ -109,12 +157,14 @@ ENDPOINTS: list[Endpoint] = [
         path="/plaintext",
         expect_content_type="text/plain",
         expect_body=b"Hello, World!",
+        apps=CORE_APPS,
     ),
     Endpoint(
         name="json",
         path="/json",
         expect_content_type="application/json",
         expect_json={"message": "Hello, World!"},
+        apps=CORE_APPS,
     ),
     Endpoint(
         name="user",
@@ -124,6 +174,43 @@ ENDPOINTS: list[Endpoint] = [
         expect_json={"id": "42", "q": "hello", "session": "abc", "token": "t"},
         expect_headers=(("X-User", "42"),),
         expect_cookies=("seen=1", "httponly", "path=/"),
+        apps=CORE_APPS,
+    ),
+    # Read a counter from the session, add one, save, answer JSON. simples keeps
+    # the data server-side (memory or Redis, the cookie holds an id); Starlette's
+    # SessionMiddleware keeps it in a signed cookie (bench/README.md).
+    Endpoint(
+        name="session",
+        path="/session",
+        headers=(("Cookie", _bench_session().cookie_header()),),
+        apps=frozenset({"simples", "simples_redis", "starlette"}),
+        expect_content_type="application/json",
+        expect_cookies=("session=", "httponly", "path=/"),
+        check=_session_counted,
+    ),
+    # A small JSON document POSTed, parsed, summed up and answered as JSON.
+    Endpoint(
+        name="json_post",
+        method="POST",
+        path="/items",
+        body=ITEMS_BODY,
+        content_type="application/json",
+        apps=CORE_APPS,
+        expect_content_type="application/json",
+        expect_json=ITEMS_ANSWER,
+    ),
+    # A 1 MB file and a text field as multipart/form-data (the file stays in
+    # memory: simples spools to disk past 1 MiB). Falcon and BlackSheep are n/a;
+    # Starlette parses with the `multipart` package (bench/README.md says why).
+    Endpoint(
+        name="upload",
+        method="POST",
+        path="/upload",
+        body=UPLOAD_BODY,
+        content_type="multipart/form-data; boundary=" + UPLOAD_BOUNDARY,
+        apps=frozenset({"bare", "simples", "starlette"}),
+        expect_content_type="application/json",
+        expect_json=UPLOAD_ANSWER,
     ),
     # Later endpoints are one entry each, for example:
     # Endpoint(name="echo", method="POST", path="/echo", body_file="data/echo.json",
@@ -136,6 +223,7 @@ ENDPOINTS: list[Endpoint] = [
 class App:
     name: str
     module: str  # a module in bench/apps exposing ``app``
+    needs_redis: bool = False  # gets REDIS_URL; the harness starts a redis-server
 
     @property
     def target(self) -> str:
@@ -147,6 +235,7 @@ APPS: dict[str, App] = {
     for app in (
         App("bare", "bare"),
         App("simples", "simples_app"),
+        App("simples_redis", "simples_redis_app", needs_redis=True),
         App("starlette", "starlette_app"),
         App("falcon", "falcon_app"),
         App("blacksheep", "blacksheep_app"),
@@ -507,6 +596,29 @@ class Server:
         raise ServerFailed(f"no answer within {timeout:.0f} s:\n{self.log_tail()}")
 
 
+def start_redis(cpu: int | None, logdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """A throw-away redis-server (free port, no persistence) for the apps that need
+    one; it lives in its own process group like the servers, and is killed the same way."""
+    executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.access(executable, os.X_OK):
+        raise ServerFailed("redis-server not found: install it, or set REDIS_URL")
+    port = free_port()
+    cmd = [executable, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+           "--dir", str(logdir), "--logfile", str(logdir / "redis.log")]  # fmt: skip
+    proc = spawn(pinned(cpu, cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerFailed(f"redis-server exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(64).startswith(b"+PONG"):
+                return f"redis://{HOST}:{port}/0", proc
+        time.sleep(0.05)
+    kill_group(proc)
+    raise ServerFailed("redis-server did not answer PING within 10 s")
+
+
 def wrk_command(args: argparse.Namespace, port: int, script: Path, seconds: int) -> list[str]:
     return pinned(
         args.client_cpu,
@@ -619,14 +731,31 @@ def run(args: argparse.Namespace, state: State) -> None:
     with tempfile.TemporaryDirectory(prefix="simples-bench-") as tmp:
         scripts = Scripts(Path(tmp))
         logdir = Path(tmp)
-        for round_no in range(1, args.rounds + 1):
-            log(f"round {round_no}/{args.rounds}")
-            # Rotate the order each round so no app always runs first or last.
-            shift = (round_no - 1) % len(apps)
-            order = apps[shift:] + apps[:shift]
-            for engine in engines:
-                for app in order:
-                    bench_app(args, state, scripts, logdir, round_no, engine, app, endpoints)
+        redis = None
+        if any(app.needs_redis for app in apps) and not os.environ.get("REDIS_URL"):
+            # On the server's CPU: the figure is what that core does for the app
+            # and its Redis together; wrk keeps its own core.
+            try:
+                os.environ["REDIS_URL"], redis = start_redis(args.server_cpu, logdir)
+                log(f"bench: started redis-server at {os.environ['REDIS_URL']}")
+            except ServerFailed as exc:
+                for engine in engines:
+                    for app in apps:
+                        if app.needs_redis:
+                            state.fail(engine.name, app.name, "*", f"needs redis: {exc}")
+        try:
+            for round_no in range(1, args.rounds + 1):
+                log(f"round {round_no}/{args.rounds}")
+                # Rotate the order each round so no app always runs first or last.
+                shift = (round_no - 1) % len(apps)
+                order = apps[shift:] + apps[:shift]
+                for engine in engines:
+                    for app in order:
+                        bench_app(args, state, scripts, logdir, round_no, engine, app, endpoints)
+        finally:
+            if redis is not None:
+                kill_group(redis)
+                del os.environ["REDIS_URL"]
 
 
 # --------------------------------------------------------------------------- #

@@ -2,10 +2,13 @@
 
 No framework, no router object: a few string comparisons, the query string and
 the Cookie header parsed by hand, orjson (the JSON library simples uses when it
-is installed) with a stdlib fallback.
+is installed) with a stdlib fallback, and the ``multipart`` package's push
+parser (the one simples uses) for the upload.
 """
 
 from urllib.parse import unquote, unquote_plus
+
+from multipart import PushMultipartParser
 
 try:
     import orjson
@@ -13,11 +16,15 @@ try:
     def dumps(value: object) -> bytes:
         return orjson.dumps(value)
 
+    loads = orjson.loads
+
 except ImportError:  # pragma: no cover - orjson is part of the bench extras
     import json
 
     def dumps(value: object) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
+
+    loads = json.loads
 
 
 PLAIN_BODY = b"Hello, World!"
@@ -49,6 +56,60 @@ async def respond(send, status: int, headers: list, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def read_body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ConnectionError("client disconnected")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def items(scope, receive, send) -> None:
+    data = loads(await read_body(receive))
+    payload = {"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])}
+    await respond(send, 200, [JSON], dumps(payload))
+
+
+async def upload(scope, receive, send) -> None:
+    """multipart/form-data streamed through the ``multipart`` package's push parser."""
+    boundary = ""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            boundary = value.decode("latin-1").partition("boundary=")[2].strip('"')
+    parser = PushMultipartParser(boundary)
+    title = bytearray()
+    filename = None
+    size = 0
+    current = None
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        for event in parser.parse(message.get("body", b"")):
+            if event is None:
+                current = None
+            elif isinstance(event, bytes):
+                if current is not None and current.filename is not None:
+                    size += len(event)
+                elif current is not None and current.name == "title":
+                    title += event
+            else:
+                current = event
+                if event.filename is not None:
+                    filename = event.filename
+        if not message.get("more_body", False):
+            break
+    parser.close()
+    payload = {"title": title.decode(), "filename": filename, "size": size}
+    await respond(send, 200, [JSON], dumps(payload))
+
+
+POSTS = {"/items": items, "/upload": upload}
+
+
 async def lifespan(receive, send) -> None:
     while True:
         message = await receive()
@@ -65,10 +126,13 @@ async def app(scope, receive, send) -> None:
         if kind == "lifespan":
             await lifespan(receive, send)
         return
+    path = scope["path"]
+    if scope["method"] == "POST" and path in POSTS:
+        await POSTS[path](scope, receive, send)
+        return
     if scope["method"] not in ("GET", "HEAD"):
         await respond(send, 405, [TEXT, (b"allow", b"GET, HEAD")], b"Method Not Allowed")
         return
-    path = scope["path"]
     if path == "/plaintext":
         await respond(send, 200, [TEXT], PLAIN_BODY)
     elif path == "/json":

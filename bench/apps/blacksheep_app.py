@@ -4,6 +4,7 @@ from blacksheep import Application, Cookie, Request, Response, json, text
 
 app = Application()
 get = app.router.get
+post = app.router.post
 
 
 @get("/plaintext")
@@ -32,3 +33,9 @@ async def user(request: Request) -> Response:
     response.set_cookie(Cookie("seen", "1", http_only=True, path="/"))
     response.add_header(b"X-User", uid.encode())
     return response
+
+
+@post("/items")
+async def items(request: Request) -> Response:
+    data = await request.json()
+    return json({"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])})

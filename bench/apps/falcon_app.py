@@ -28,7 +28,14 @@ class User:
         resp.set_header("X-User", id)
 
 
+class Items:
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        data = await req.get_media()
+        resp.media = {"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])}
+
+
 app = falcon.asgi.App()
 app.add_route("/plaintext", Plaintext())
 app.add_route("/json", Json())
 app.add_route("/user/{id}", User())
+app.add_route("/items", Items())

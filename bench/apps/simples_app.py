@@ -1,5 +1,7 @@
 """simples, written against the SPEC API."""
 
+from bench_session import SEED, SESSION_ID
+
 import simples
 
 app = simples.server()
@@ -25,3 +27,37 @@ async def user(connection):
         "session": connection.cookies.get("session"),
         "token": connection.headers.get("x-token"),
     }
+
+
+@app.post("/items")
+async def items(connection):
+    data = await connection.body().json()
+    return {"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])}
+
+
+@app.post("/upload")
+async def upload(connection):
+    form = await connection.body().form()
+    file = form.files["file"]
+    return {"title": form.fields["title"], "filename": file.filename, "size": file.size}
+
+
+# The ``session`` endpoint: sessions only under /session, so the other
+# endpoints pay nothing for them. MemoryStore, seeded at start (bench_session).
+store = simples.MemoryStore()
+sessions = app.router("/session")
+sessions.session(store=store)
+
+
+async def seed():
+    await store.set(SESSION_ID, dict(SEED), 3600)
+
+
+app.on("start", seed)
+
+
+@sessions.get("")
+async def session_counter(connection):
+    session = connection.session
+    session["n"] = session.get("n", 0) + 1
+    return {"n": session["n"]}

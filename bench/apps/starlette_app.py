@@ -1,6 +1,12 @@
 """Starlette, written the way its documentation shows (routes list, JSONResponse)."""
 
+import io
+
+import multipart
+from bench_session import STARLETTE_COOKIE, STARLETTE_SECRET
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -29,10 +35,57 @@ async def user(request: Request) -> Response:
     return response
 
 
+async def items(request: Request) -> Response:
+    data = await request.json()
+    return JSONResponse(
+        {"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])}
+    )
+
+
+async def upload(request: Request) -> Response:
+    # Starlette's request.form() needs python-multipart, whose `multipart` shim
+    # would shadow the `multipart` 2.x package simples uses. So: the raw body,
+    # parsed by that same package, files kept in memory up to 1 MiB as simples
+    # does (bench/README.md).
+    _, options = multipart.parse_options_header(request.headers["content-type"])
+    body = await request.body()
+    parser = multipart.MultipartParser(
+        io.BytesIO(body), options["boundary"], content_length=len(body),
+        spool_limit=1 << 20, memory_limit=16 << 20,
+    )  # fmt: skip
+    fields, files = {}, {}
+    for part in parser.parts():
+        if part.filename is None:
+            fields[part.name] = part.value
+        else:
+            files[part.name] = part
+    file = files["file"]
+    answer = {"title": fields["title"], "filename": file.filename, "size": file.size}
+    for part in parser.parts():
+        part.close()
+    return JSONResponse(answer)
+
+
+async def session_counter(request: Request) -> Response:
+    session = request.session
+    session["n"] = session.get("n", 0) + 1
+    return JSONResponse({"n": session["n"]})
+
+
+# Starlette's sessions are client-side: the data itself travels in a signed
+# cookie (itsdangerous), there is no store. The middleware is on this route
+# only, so the other endpoints pay nothing for it.
+session_middleware = Middleware(
+    SessionMiddleware, secret_key=STARLETTE_SECRET, session_cookie=STARLETTE_COOKIE
+)
+
 app = Starlette(
     routes=[
         Route("/plaintext", plaintext),
         Route("/json", json_),
         Route("/user/{id}", user),
+        Route("/items", items, methods=["POST"]),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/session", session_counter, middleware=[session_middleware]),
     ]
 )

@@ -40,6 +40,7 @@ __all__ = [
     "ClientDisconnect",
     "Form",
     "UploadedFile",
+    "request_body",
 ]
 
 DEFAULT_LIMITS: dict[str, int] = {
@@ -67,6 +68,8 @@ SPOOL_SIZE: Final = 1 << 20
 # Decompression hands out at most this much per step, so a zip bomb is caught
 # by the limit after one step instead of after inflating all of it.
 _INFLATE_STEP: Final = 64 << 10
+# Upload pieces smaller than this are gathered into one before being kept.
+_SMALL_PIECE: Final = 4096
 # RFC 7578 parts carry three headers; anything far above that is abuse.
 _MAX_PART_HEADERS: Final = 32
 
@@ -115,12 +118,14 @@ class UploadedFile:
 
     __slots__ = (
         "__weakref__",
-        "_buffer",
+        "_chunks",
         "_data",
         "_file",
         "_finalizer",
+        "_held",
         "_path",
         "_removed",
+        "_tail",
         "content_type",
         "filename",
         "headers",
@@ -145,7 +150,11 @@ class UploadedFile:
         self.content_type = content_type
         self.headers = headers
         self.size = 0
-        self._buffer = bytearray()
+        # The content not yet on disk: the parser's pieces as they came (no
+        # copy), small pieces gathered in _tail first (see _write).
+        self._chunks: list[bytes] = []
+        self._tail = bytearray()
+        self._held = 0
         self._data: bytes | None = None
         self._file: Any = None
         self._path: str | None = None
@@ -164,15 +173,16 @@ class UploadedFile:
     async def read(self) -> bytes:
         """The whole content (a big upload is read from disk off the event loop)."""
         if self._path is None:
-            return self._data if self._data is not None else bytes(self._buffer)
+            return self._frozen()
         self._check_present()
         return await asyncio.to_thread(_read_file, self._path)
 
     async def save(self, path: str | os.PathLike[str]) -> None:
         """Write the content to ``path`` (file I/O runs in a worker thread)."""
         if self._path is None:
-            data = await self.read()
-            await asyncio.to_thread(_write_file, path, data)
+            # The pieces are final once the part ended: written as they are.
+            pieces = [self._data] if self._data is not None else self._chunks[:]
+            await asyncio.to_thread(_write_file, path, pieces)
             return
         self._check_present()
         await asyncio.to_thread(shutil.copyfile, self._path, path)
@@ -183,6 +193,18 @@ class UploadedFile:
             f"UploadedFile(name={self.name!r}, filename={self.filename!r}, "
             f"content_type={self.content_type!r}, size={self.size}, in={where!r})"
         )
+
+    def _frozen(self) -> bytes:
+        # Joined on the first read, not when the part ends: a handler that only
+        # looks at .size or save()s the file never pays for a copy (nor does a
+        # file that arrived in one piece). Joined once, so every read() returns
+        # the same bytes object.
+        data = self._data
+        if data is None:
+            chunks = self._chunks
+            data = self._data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self._chunks = []
+        return data
 
     def _check_present(self) -> None:
         if self._removed:
@@ -195,27 +217,45 @@ class UploadedFile:
 
     async def _write(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        self._buffer += chunk
-        # Memory per file stays near SPOOL_SIZE: past it, the buffer goes to disk
+        self._held += len(chunk)
+        if len(chunk) >= _SMALL_PIECE:
+            if self._tail:
+                self._seal()
+            # Kept as it is: no copy, and no large buffer growing (a fresh
+            # megabyte of memory costs page faults on every upload).
+            self._chunks.append(chunk)
+        else:
+            # A body sent a few bytes at a time must not become a million tiny
+            # objects (each about 40 bytes of overhead): gather small pieces.
+            tail = self._tail
+            tail += chunk
+            if len(tail) >= _SMALL_PIECE:
+                self._seal()
+        # Memory per file stays near SPOOL_SIZE: past it, the pieces go to disk
         # in one threaded write instead of one thread hop per small chunk.
-        if len(self._buffer) > SPOOL_SIZE:
+        if self._held > SPOOL_SIZE:
             if self._file is None:
                 self._file, self._path = await asyncio.to_thread(_open_temp)
                 self._finalizer = weakref.finalize(self, _remove, self._path)
             await self._flush()
 
+    def _seal(self) -> None:
+        self._chunks.append(bytes(self._tail))
+        self._tail.clear()
+
     async def _flush(self) -> None:
-        # Hand the buffer itself to the thread: copying it would double the memory.
-        data, self._buffer = self._buffer, bytearray()
-        await asyncio.to_thread(_write_and_free, self._file, data)
+        if self._tail:
+            self._seal()
+        chunks, self._chunks = self._chunks, []
+        self._held = 0
+        await asyncio.to_thread(_write_and_free, self._file, chunks)
 
     async def _finish(self) -> None:
+        if self._tail:
+            self._seal()
         if self._file is None:
-            # Frozen once, so every read() returns the same bytes without a copy.
-            self._data = bytes(self._buffer)
-            self._buffer = bytearray()
-            return
-        if self._buffer:
+            return  # stays in memory until read() (see _frozen)
+        if self._chunks:
             await self._flush()
         file, self._file = self._file, None
         await asyncio.to_thread(file.close)
@@ -242,11 +282,11 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _write_and_free(file: Any, data: bytearray) -> None:
-    file.write(data)
-    # The executor may hold its reference to `data` a moment after the await
-    # returns; emptying it now keeps the next buffer from doubling the memory.
-    data.clear()
+def _write_and_free(file: Any, chunks: list[bytes]) -> None:
+    file.writelines(chunks)
+    # The executor may hold its reference to `chunks` a moment after the await
+    # returns; emptying it now keeps the next batch from doubling the memory.
+    chunks.clear()
 
 
 def _read_file(path: str) -> bytes:
@@ -254,9 +294,9 @@ def _read_file(path: str) -> bytes:
         return file.read()
 
 
-def _write_file(path: str | os.PathLike[str], data: bytes) -> None:
+def _write_file(path: str | os.PathLike[str], pieces: list[bytes]) -> None:
     with open(path, "wb") as file:
-        file.write(data)
+        file.writelines(pieces)
 
 
 # ---------------------------------------------------------------- decoding
@@ -403,6 +443,15 @@ class Body:
     def __await__(self) -> Generator[Any, None, bytes]:
         return self.buffer().__await__()
 
+    @property
+    def received(self) -> bool:
+        """Whether any of the body was asked from the client (``receive()`` called).
+
+        ``False`` also after a 413 or 415 raised before reading: an
+        ``Expect: 100-continue`` client then never got its ``100 Continue``.
+        """
+        return self._state != _FRESH
+
     # -- reading --------------------------------------------------------------
 
     async def buffer(self, limit: int | None = None) -> bytes:
@@ -476,6 +525,8 @@ class Body:
 
     async def aclose(self) -> None:
         """Delete the temporary files of uploads. Safe to call more than once."""
+        if not self._uploads:
+            return
         # Cleared in place: a parse still running holds this same list.
         uploads = self._uploads[:]
         self._uploads.clear()
@@ -628,6 +679,42 @@ class Body:
             await builder.abort()
             raise
         return builder.result()
+
+
+def request_body(
+    receive: Receive,
+    headers: list[tuple[bytes, bytes]],
+    limits: Mapping[str, int],
+    limit: int | None = None,
+) -> Body:
+    """A :class:`Body` for an ASGI request: its three headers found in one pass
+    over ``scope["headers"]`` (cheaper than three lookups on every POST)."""
+    content_type = content_encoding = length = None
+    for name, value in headers:
+        # ASGI promises lowercase names; a server that breaks the promise
+        # still gets its Content-* headers read.
+        if name[:8] != b"content-":
+            if name[:8].lower() != b"content-":
+                continue
+            name = name.lower()
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            if length is None:
+                length = value
+        elif name == b"content-encoding":
+            # Repeated headers are one comma-separated list (RFC 9110 §5.3).
+            text = value.decode("latin-1")
+            content_encoding = text if content_encoding is None else f"{content_encoding}, {text}"
+    return Body(
+        receive,
+        content_type=content_type,
+        content_encoding=content_encoding,
+        content_length=int(length) if length and length.isdigit() else None,
+        limits=limits,
+        limit=limit,
+    )
 
 
 class _Stream:

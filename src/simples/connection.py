@@ -74,17 +74,10 @@ class HTTPConnection(Request):
         to its methods to change the limit for that read)."""
         body = self._body
         if body is None:
-            from .body import Body
+            from .body import request_body
 
-            headers = self.headers
-            length = headers.get("content-length")
-            body = self._body = Body(
-                self._receive_tracked,
-                content_type=headers.get("content-type"),
-                content_encoding=headers.get("content-encoding"),
-                content_length=int(length) if length and length.isdigit() else None,
-                limits=self.router.settings.limits,
-                limit=limit,
+            body = self._body = request_body(
+                self._receive_tracked, self.scope["headers"], self.router.settings.limits, limit
             )
         return body
 
