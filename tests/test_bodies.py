@@ -1055,3 +1055,47 @@ def test_upload_example_saves_files_under_safe_names(tmp_path: Path) -> None:
         assert refused.body.startswith(b"Too large")
         not_a_form = post(live, "/upload", b'{"a": 1}', "application/json")
         assert not_a_form.status == 415
+
+
+def test_a_stalled_body_gets_408_and_a_close_after_body_timeout() -> None:
+    app = simples.server()
+    app.limits(body_timeout=1)
+
+    @app.post("/echo")
+    async def echo(connection: HTTPConnection) -> bytes:
+        return await connection.body()
+
+    with serve(app) as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        started = time.monotonic()
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        elapsed = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 408")
+    assert b"connection: close" in received.lower()
+    assert 0.8 < elapsed < 5
+
+
+def test_a_body_that_keeps_coming_is_not_cut_by_body_timeout() -> None:
+    app = simples.server()
+    app.limits(body_timeout=1)
+
+    @app.post("/echo")
+    async def echo(connection: HTTPConnection) -> int:
+        return len(await connection.body())
+
+    with serve(app) as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+        )
+        for _ in range(4):  # 4 bytes over 2 s: never 1 s idle
+            time.sleep(0.5)
+            sock.sendall(b"x")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+    assert received.endswith(b"\r\n\r\n4")

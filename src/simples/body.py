@@ -46,6 +46,9 @@ __all__ = [
 DEFAULT_LIMITS: dict[str, int] = {
     # Bytes of a body read into memory (buffer/text/json/qs, urlencoded forms).
     "body": 1 << 20,
+    # Seconds a client may leave the body idle mid-way; then 408 (0 = wait forever).
+    # The ASGI servers have no such timeout, so a stalled upload would hang otherwise.
+    "body_timeout": 30,
     # Nesting of JSON arrays and objects; deeper is 400.
     "json_depth": 64,
     # Non-file fields of a form (urlencoded pairs or multipart parts); more is 400.
@@ -607,7 +610,14 @@ class Body:
                 if inflater is not None:
                     inflater.finish()
                 return None
-            message = await self._receive()
+            idle = self._limits.get("body_timeout", DEFAULT_LIMITS["body_timeout"])
+            if idle:
+                try:
+                    message = await asyncio.wait_for(self._receive(), idle)
+                except TimeoutError:
+                    raise HTTPError(408, f"no body bytes for {idle} s") from None
+            else:
+                message = await self._receive()
             kind = message["type"]
             if kind == "http.request":
                 data: bytes = message.get("body", b"")

@@ -60,6 +60,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "header_size": 8 << 10,
         "headers": 100,
         "cookie_size": 8 << 10,
+        "body_timeout": 30,
     },
     "proxy": {"trusted": [], "hops": 0},
     "broker": {"broker": None},

@@ -258,9 +258,11 @@ class HTTPConnection(Request):
             raise ValueError(f"error() needs a status in 400-599, got {code}")
         self._not_started()
         self._status = code
-        if self._awaits_continue():
-            # No 100 Continue went out, so the client holds its body back; kept
-            # open, the server would read the client's next request as that body.
+        if code == 408 or self._awaits_continue():
+            # 408: we give up on this connection (RFC 9110 §15.5.9). Unread body
+            # behind an Expect: no 100 Continue went out, so the client holds
+            # its body back; kept open, the server would read the client's next
+            # request as that body.
             self._out["connection"] = ["close"]
         self._error_depth += 1
         try:

@@ -9,6 +9,7 @@ after the response started aborts the connection; one access-log line closes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -168,6 +169,7 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
         await _idle_timeout(connection)
     except Exception as exc:
         if _is_disconnect(exc):
+            await _gone(connection)
             return
         await _failed(connection, exc)
     finally:
@@ -180,6 +182,19 @@ def _is_disconnect(exc: BaseException) -> bool:
     from .body import ClientDisconnect
 
     return isinstance(exc, ClientDisconnect)
+
+
+async def _gone(connection: HTTPConnection) -> None:
+    """The client stopped sending mid-body. Some servers (granian) turn an exchange
+    that returns unanswered into a 500 of their own: answer a quiet 400 instead.
+    Where the client is really gone, the server drops it unseen."""
+    if connection._started:
+        return
+    connection._out = {"connection": ["close"]}
+    connection._start_hooks = None
+    connection._status = 400
+    with contextlib.suppress(Exception):
+        await connection._respond(b"")
 
 
 async def _idle_timeout(connection: HTTPConnection) -> None:
