@@ -110,12 +110,50 @@ CORE_APPS = frozenset({"bare", "simples", "starlette", "falcon", "blacksheep"})
 
 def _bench_session() -> Any:
     """bench/apps/bench_session.py (stdlib only): what the session apps agree on."""
-    spec = importlib.util.spec_from_file_location("bench_session", APPS_DIR / "bench_session.py")
+    return _bench_module("bench_session")
+
+
+def _bench_module(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, APPS_DIR / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+FILES = _bench_module("bench_files")
+FILE_APPS = frozenset({"bare", "simples", "starlette"})
+
+
+def _template_rendered(reply: Reply) -> str | None:
+    body = reply.body
+    if (
+        b"&lt;script&gt;alert(&#39;escaped&#39;)&lt;/script&gt;" in body
+        and body.count(b"<li ") == 10
+        and b"<title>Products | Shop</title>" in body
+        and b"Product &lt;9&gt;: 11.25" in body
+    ):
+        return None
+    return "the rendered page is not the expected one (layout, 10 rows, escaping)"
+
+
+def _same_file(name: str) -> Callable[[Reply], str | None]:
+    def check(reply: Reply) -> str | None:
+        expected = (FILES.ensure() / name).read_bytes()
+        return None if reply.body == expected else f"{name}: {len(reply.body)} bytes differ"
+
+    return check
+
+
+def _gzip_report(reply: Reply) -> str | None:
+    import gzip
+
+    try:
+        data = json.loads(gzip.decompress(reply.body))
+    except (OSError, ValueError) as exc:
+        return f"not a gzip JSON body: {exc}"
+    return None if data == FILES.REPORT else "the decompressed report differs"
 
 
 def _session_counted(reply: Reply) -> str | None:
@@ -211,6 +249,40 @@ ENDPOINTS: list[Endpoint] = [
         apps=frozenset({"bare", "simples", "starlette"}),
         expect_content_type="application/json",
         expect_json=UPLOAD_ANSWER,
+    ),
+    # A Jinja page (layout, loop, escaping): simples' render vs Starlette's Jinja2Templates.
+    Endpoint(
+        name="template",
+        path="/template",
+        apps=frozenset({"simples", "starlette"}),
+        expect_content_type="text/html",
+        check=_template_rendered,
+    ),
+    # Static files (4 KB text, 1 MB incompressible) and a 10 KB JSON body gzipped
+    # at level 6: simples vs Starlette's StaticFiles/GZipMiddleware vs the bare
+    # ceiling that has the bytes (and the gzip) in memory.
+    Endpoint(
+        name="static_4k",
+        path="/static/4k.txt",
+        apps=FILE_APPS,
+        expect_content_type="text/plain",
+        check=_same_file("4k.txt"),
+    ),
+    Endpoint(
+        name="static_1m",
+        path="/static/1m.bin",
+        apps=FILE_APPS,
+        expect_content_type="application/octet-stream",
+        check=_same_file("1m.bin"),
+    ),
+    Endpoint(
+        name="json_gzip",
+        path="/compressed/report",
+        headers=(("Accept-Encoding", "gzip"),),
+        apps=FILE_APPS,
+        expect_content_type="application/json",
+        expect_headers=(("Content-Encoding", "gzip"),),
+        check=_gzip_report,
     ),
     # Later endpoints are one entry each, for example:
     # Endpoint(name="echo", method="POST", path="/echo", body_file="data/echo.json",
@@ -948,6 +1020,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None,
                         help="seconds of warm-up per server start (default 2)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="1 round, 2 s, 1 s warm-up")
+    parser.add_argument("--ws", action="store_true", help="also run bench/ws_bench.py")
     parser.add_argument("--engines", type=names(list(ENGINES)), default=list(ENGINES))
     parser.add_argument("--apps", type=names(list(APPS)), default=list(APPS))
     parser.add_argument("--endpoints", type=names([e.name for e in ENDPOINTS]),
@@ -1013,6 +1086,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report(args, state, interrupted)
     if interrupted:
         return 130
+    if args.ws:
+        command = [
+            sys.executable,
+            str(BENCH / "ws_bench.py"),
+            "--json",
+            str(RESULTS / "ws-latest.json"),
+        ]
+        if args.quick:
+            command.append("--quick")
+        subprocess.run(command, check=True)
     return 1 if state.failures else 0
 
 

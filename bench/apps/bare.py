@@ -6,8 +6,10 @@ is installed) with a stdlib fallback, and the ``multipart`` package's push
 parser (the one simples uses) for the upload.
 """
 
+import gzip
 from urllib.parse import unquote, unquote_plus
 
+import bench_files
 from multipart import PushMultipartParser
 
 try:
@@ -109,6 +111,14 @@ async def upload(scope, receive, send) -> None:
 
 POSTS = {"/items": items, "/upload": upload}
 
+# the ceiling for files: bytes read once, the gzip made once
+_static = bench_files.ensure()
+FILES = {
+    "/static/4k.txt": ((_static / "4k.txt").read_bytes(), b"text/plain; charset=utf-8"),
+    "/static/1m.bin": ((_static / "1m.bin").read_bytes(), b"application/octet-stream"),
+}
+REPORT_GZIP = gzip.compress(dumps(bench_files.REPORT), 6, mtime=0)
+
 
 async def lifespan(receive, send) -> None:
     while True:
@@ -133,7 +143,13 @@ async def app(scope, receive, send) -> None:
     if scope["method"] not in ("GET", "HEAD"):
         await respond(send, 405, [TEXT, (b"allow", b"GET, HEAD")], b"Method Not Allowed")
         return
-    if path == "/plaintext":
+    found = FILES.get(path)
+    if found is not None:
+        await respond(send, 200, [(b"content-type", found[1])], found[0])
+    elif path == "/compressed/report":
+        headers = [JSON, (b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+        await respond(send, 200, headers, REPORT_GZIP)
+    elif path == "/plaintext":
         await respond(send, 200, [TEXT], PLAIN_BODY)
     elif path == "/json":
         await respond(send, 200, [JSON], dumps({"message": "Hello, World!"}))

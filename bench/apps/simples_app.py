@@ -1,10 +1,28 @@
 """simples, written against the SPEC API."""
 
+import bench_files
 from bench_session import SEED, SESSION_ID
+from page_data import PAGE, TEMPLATES
 
 import simples
 
 app = simples.server()
+app.engine(simples.Jinja(TEMPLATES))
+
+files = app.router("/static")
+files.static(str(bench_files.ensure()))
+compressed = app.router("/compressed")
+compressed.compression(level=6)
+
+
+@compressed.get("/report")
+async def report(connection):
+    return bench_files.REPORT
+
+
+@app.get("/template")
+async def template(connection):
+    await connection.render("products.html", PAGE)
 
 
 @app.get("/plaintext")

@@ -2,14 +2,30 @@
 
 import io
 
+import bench_files
 import multipart
 from bench_session import STARLETTE_COOKIE, STARLETTE_SECRET
+from page_data import PAGE, TEMPLATES
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+templates = Jinja2Templates(directory=TEMPLATES)
+
+
+async def template(request: Request) -> Response:
+    return templates.TemplateResponse(request, "products.html", PAGE)
+
+
+async def report(request: Request) -> Response:
+    return JSONResponse(bench_files.REPORT)
+
 
 
 async def plaintext(request: Request) -> Response:
@@ -87,5 +103,15 @@ app = Starlette(
         Route("/items", items, methods=["POST"]),
         Route("/upload", upload, methods=["POST"]),
         Route("/session", session_counter, middleware=[session_middleware]),
+        Route("/template", template),
+        Mount("/static", app=StaticFiles(directory=bench_files.ensure())),
+        # gzip level 6 on both sides (Starlette's default is 9); the mount keeps
+        # the compression cost off the other endpoints, as simples' sub-router does
+        Mount(
+            "/compressed",
+            app=GZipMiddleware(
+                Starlette(routes=[Route("/report", report)]), minimum_size=1024, compresslevel=6
+            ),
+        ),
     ]
 )
