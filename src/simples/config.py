@@ -125,7 +125,8 @@ def merge(
     return merged
 
 
-def is_on(section: Mapping[str, Any], connection: HTTPConnection) -> bool:
+def is_on(section: Mapping[str, Any], connection: Any) -> bool:
+    """Whether a section applies to this (HTTP or WebSocket) connection."""
     enabled = section["enabled"]
     return bool(enabled(connection)) if callable(enabled) else bool(enabled)
 

@@ -17,7 +17,7 @@ from typing import Any
 from .config import is_on
 from .connection import HTTPConnection
 from .errors import HTTPError
-from .router import Middleware, Route, Router
+from .router import Route, Router, run_chain
 
 logger = logging.getLogger("simples")
 
@@ -96,29 +96,10 @@ async def router_answer(connection: HTTPConnection) -> None:
     await connection.error(404)
 
 
-async def run_chain(
-    connection: HTTPConnection, chain: tuple[Middleware, ...], endpoint: Endpoint
-) -> None:
-    size = len(chain)
-
-    def step(index: int) -> Callable[[], Awaitable[None]]:
-        called = False
-
-        async def next_() -> None:
-            nonlocal called
-            if called:
-                raise RuntimeError("next() was called twice by one middleware")
-            called = True
-            if index < size:
-                result = await chain[index](connection, step(index + 1))
-                if result is not None and not connection._started:
-                    await connection.send(result)
-            else:
-                await endpoint(connection)
-
-        return next_
-
-    await step(0)()
+async def _reply(connection: HTTPConnection, result: Any) -> None:
+    """A middleware that returns a value without responding has it sent."""
+    if not connection._started:
+        await connection.send(result)
 
 
 async def run_exchange(connection: HTTPConnection, router: Router) -> None:
@@ -148,7 +129,7 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
                 await attach_session(connection, settings)
             chain = router.chain()
             if chain:
-                await run_chain(connection, chain, endpoint)
+                await run_chain(connection, chain, endpoint, _reply)
             else:
                 await endpoint(connection)
             if not connection._started:

@@ -32,10 +32,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
+from .config import is_on
 from .encode import dumps_json
 from .errors import HTTPError, reason_phrase
 from .http.headers import validate_header_name, validate_header_value
 from .request import Request
+from .router import run_chain
 from .types import Message as ASGIMessage
 from .types import Receive, Scope, Send
 
@@ -517,27 +519,7 @@ class WebSocketConnection(Request):
                 await self.accept()
             if self._state != _OPEN:
                 raise WebSocketClosed(self._close_code or 1006, self._close_reason)
-        if self._sending or self._writer is not None or self._queue:
-            await self._deliver(message)
-            return
-        # the common case, inline: nothing queued, write at once
-        self._sending = True
-        task = _current_task(self._loop)
-        self._sender = task
-        try:
-            await self._send(message)
-        except asyncio.CancelledError:
-            if self._interrupted(task):
-                raise WebSocketClosed(self._close_code or 1006, self._close_reason) from None
-            raise
-        except OSError:
-            self._lost()
-            raise WebSocketClosed(1006) from None
-        finally:
-            self._sending = False
-            self._sender = None
-            if self._queue and self._writer is None and self._state in (_OPEN, _CLOSING):
-                self._start_writer()
+        await self._deliver(message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with ``code`` after the frames already queued. Before the
@@ -1373,12 +1355,12 @@ async def _run(hub: _Hub, ws: WebSocketConnection) -> None:
             return
         settings = ws.router.settings
         session = settings.session
-        if session is not None and _is_on(session, ws) and not await _load_session(ws, settings):
+        if session is not None and is_on(session, ws) and not await _load_session(ws, settings):
             return
         await hub.activate()
         chain: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = ws.router.chain()
         if chain:
-            await _run_chain(ws, chain, endpoint)
+            await run_chain(ws, chain, endpoint)
         else:
             await endpoint(ws)
         if ws._state == _CONNECTING:
@@ -1455,33 +1437,6 @@ def _endpoint_of(route: Route) -> Callable[[WebSocketConnection], Awaitable[None
     return endpoint
 
 
-async def _run_chain(
-    ws: WebSocketConnection,
-    chain: tuple[Callable[[Any, Any], Awaitable[Any]], ...],
-    endpoint: Callable[[WebSocketConnection], Awaitable[None]],
-) -> None:
-    # ``next()`` runs the rest of the chain and the handler, that is the whole
-    # life of the socket: code after it runs once the socket is over.
-    size = len(chain)
-
-    def step(index: int) -> Callable[[], Awaitable[None]]:
-        called = False
-
-        async def next_() -> None:
-            nonlocal called
-            if called:
-                raise RuntimeError("next() was called twice by one middleware")
-            called = True
-            if index < size:
-                await chain[index](ws, step(index + 1))
-            else:
-                await endpoint(ws)
-
-        return next_
-
-    await step(0)()
-
-
 async def _fail(ws: WebSocketConnection, code: int) -> None:
     if ws._state == _CONNECTING:
         with contextlib.suppress(OSError):
@@ -1513,11 +1468,6 @@ async def _finish(ws: WebSocketConnection) -> None:
                     await result
             except Exception:
                 logger.exception("a WebSocket close listener failed: %s", ws.path)
-
-
-def _is_on(section: Mapping[str, Any], ws: WebSocketConnection) -> bool:
-    enabled = section["enabled"]
-    return bool(enabled(ws)) if callable(enabled) else bool(enabled)
 
 
 async def _load_session(ws: WebSocketConnection, settings: Settings) -> bool:
