@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# the apps import their shared data modules (bench_files, ...) by plain name,
+# as bench/run.py serves them from bench/apps
+sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 
 ENDPOINTS = {
     "plaintext": ("/plaintext", b""),
@@ -102,7 +104,7 @@ async def main() -> None:
     parser.add_argument("--apps", default="bare,simples,starlette,falcon,blacksheep")
     args = parser.parse_args()
     apps = {
-        name: importlib.import_module(f"bench.apps.{name if name == 'bare' else name + '_app'}").app
+        name: importlib.import_module(name if name == "bare" else f"{name}_app").app
         for name in args.apps.split(",")
     }
     for app in apps.values():

@@ -414,6 +414,7 @@ class Body:
         "_size",
         "_state",
         "_uploads",
+        "_watch",
     )
 
     def __init__(
@@ -442,6 +443,7 @@ class Body:
         self._max = 0
         self._raw = 0
         self._size = 0
+        self._watch: _IdleWatch | None = None
 
     def __await__(self) -> Generator[Any, None, bytes]:
         return self.buffer().__await__()
@@ -528,6 +530,8 @@ class Body:
 
     async def aclose(self) -> None:
         """Delete the temporary files of uploads. Safe to call more than once."""
+        if self._watch is not None:
+            self._watch.stop()
         if not self._uploads:
             return
         # Cleared in place: a parse still running holds this same list.
@@ -607,17 +611,28 @@ class Body:
                     self._count(len(out))
                     return out
             if self._eof:
+                if self._watch is not None:
+                    self._watch.stop()
                 if inflater is not None:
                     inflater.finish()
                 return None
-            idle = self._limits.get("body_timeout", DEFAULT_LIMITS["body_timeout"])
-            if idle:
-                try:
-                    message = await asyncio.wait_for(self._receive(), idle)
-                except TimeoutError:
-                    raise HTTPError(408, f"no body bytes for {idle} s") from None
-            else:
+            watch = self._watch
+            if watch is None:
+                idle = self._limits.get("body_timeout", DEFAULT_LIMITS["body_timeout"])
+                watch = self._watch = _IdleWatch(idle) if idle else _NO_WATCH
+            watch.waiting = True
+            try:
                 message = await self._receive()
+            except asyncio.CancelledError:
+                if watch.expired:
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    raise HTTPError(408, f"no body bytes for {watch.idle} s") from None
+                raise
+            finally:
+                watch.waiting = False
+                watch.touch()
             kind = message["type"]
             if kind == "http.request":
                 data: bytes = message.get("body", b"")
@@ -689,6 +704,49 @@ class Body:
             await builder.abort()
             raise
         return builder.result()
+
+
+class _IdleWatch:
+    """``limits.body_timeout``: one timer per body, not one per chunk. Each receive
+    only notes the time; when the timer fires it re-arms itself at the last
+    activity plus ``idle``, and cancels the reading task only when a receive has
+    really been waiting that long (408)."""
+
+    __slots__ = ("_handle", "_last", "_loop", "_task", "expired", "idle", "waiting")
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.waiting = False
+        self.expired = False
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        if idle:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            self._last = self._loop.time()
+            self._handle = self._loop.call_at(self._last + idle, self._check)
+
+    def touch(self) -> None:
+        if self._handle is not None:
+            self._last = self._loop.time()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _check(self) -> None:
+        deadline = self._last + self.idle
+        if not self.waiting or self._loop.time() < deadline:
+            self._handle = self._loop.call_at(max(deadline, self._loop.time() + 0.05), self._check)
+            return
+        self._handle = None
+        self.expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+
+_NO_WATCH = _IdleWatch(0)
 
 
 def request_body(
