@@ -261,3 +261,22 @@ def test_cli_reload_picks_up_a_changed_file(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
         child.communicate(timeout=10)
+
+
+def test_access_log_shows_up_without_any_logging_setup() -> None:
+    port = free_port()
+    script = (
+        "import simples\n"
+        "server = simples.server()\n"
+        "server.logger()\n"
+        "server.get('/', lambda c: 'hi')\n"
+        f"server.listen({port})\n"
+    )
+    with process(PYTHON, "-c", script) as child:
+        wait_until_up(f"http://127.0.0.1:{port}/", child)
+        httpx.get(f"http://127.0.0.1:{port}/?from=test")
+        child.send_signal(signal.SIGINT)
+        assert child.wait(15) == 0
+        output = child.communicate()[0]
+    assert "simples.access" in output
+    assert f"GET http://127.0.0.1:{port}/?from=test" in output

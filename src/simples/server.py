@@ -136,6 +136,7 @@ class Server(Router):
     async def _startup(self) -> None:
         if not self._started_up:
             self._started_up = True
+            default_logging()
             from .files import prepare_static
 
             for root in (self, *self._exact_hosts.values(), *(r for _, r in self._wildcard_hosts)):
@@ -333,6 +334,21 @@ def _bind(listener: Listener) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def default_logging() -> None:
+    """Access-log lines and errors must show up when the application set up no
+    logging at all (``server.logger()`` in a five-line app): then, and only then,
+    the ``simples`` loggers write to stderr at INFO."""
+    root = logging.getLogger()
+    ours = logging.getLogger("simples")
+    if root.handlers or ours.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ours.addHandler(handler)
+    if ours.level == logging.NOTSET:
+        ours.setLevel(logging.INFO)
 
 
 def mute_aborts() -> None:
