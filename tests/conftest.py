@@ -63,6 +63,39 @@ def _complete(response: bytes) -> bool:
     return False
 
 
+def status_of(response: bytes) -> int:
+    """The status code of a raw HTTP/1.1 response."""
+    return int(response.split(b" ", 2)[1])
+
+
+def head_of(response: bytes) -> dict[str, str]:
+    """The header fields of a raw response, names lowercased (last one wins)."""
+    head = response.partition(b"\r\n\r\n")[0].decode("latin-1")
+    fields = {}
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def body_of(response: bytes) -> bytes:
+    return response.partition(b"\r\n\r\n")[2]
+
+
+def raw_get(port: int, target: bytes, *lines: bytes, method: bytes = b"GET") -> bytes:
+    """One request over a raw socket (nothing a client library would clean up),
+    with Connection: close so reading ends when the answer does (304s included)."""
+    request = b"%s %s HTTP/1.1\r\nHost: t\r\n" % (method, target)
+    for line in lines:
+        request += line + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request + b"Connection: close\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @contextmanager
 def serve(app: simples.Server, **start: Any) -> Iterator[Live]:
     """Run ``app`` on uvicorn in a thread for the duration of the block."""

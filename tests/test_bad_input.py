@@ -10,7 +10,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import Live, serve
+from tests.conftest import Live, serve, status_of
 
 
 def make_app() -> simples.Server:
@@ -38,9 +38,6 @@ def live() -> object:
     with serve(make_app()) as running:
         yield running
 
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
 
 
 def request(live: Live, head: bytes) -> bytes:

@@ -23,37 +23,10 @@ import simples
 from simples import HTTPConnection
 from simples.files import NotRegularFile, status_for
 from simples.http.dates import format_http_date, parse_http_date
-from tests.conftest import serve
+from tests.conftest import head_of, raw_get, serve, status_of
 
 TEXT = b"Hello, files!\n" * 3
 BIG_SIZE = (1 << 20) + 123  # past many 64 KiB chunks, and not a multiple of one
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
-
-
-def head_of(response: bytes) -> dict[str, str]:
-    head = response.partition(b"\r\n\r\n")[0].decode("latin-1")
-    fields = {}
-    for line in head.split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
-    return fields
-
-
-def raw_get(port: int, path: bytes, *lines: bytes, method: bytes = b"GET") -> bytes:
-    request = b"%s %s HTTP/1.1\r\nHost: t\r\n" % (method, path)
-    for line in lines:
-        request += line + b"\r\n"
-    # Connection: close makes the server end the exchange, so reading stops at once
-    # even for answers without a body length (304).
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request + b"Connection: close\r\n\r\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.fixture

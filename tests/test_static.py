@@ -21,39 +21,10 @@ import simples
 from simples import HTTPConnection
 from simples.config import DEFAULTS
 from simples.files import IMMUTABLE, Static, is_fingerprinted, safe_segments
-from tests.conftest import serve
+from tests.conftest import body_of, head_of, raw_get, serve, status_of
 
 SECRET = b"TOP SECRET outside the root"
 STYLE = b"body { color: red; margin: 0 auto; }\n" * 50
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
-
-
-def head_of(response: bytes) -> dict[str, str]:
-    head = response.partition(b"\r\n\r\n")[0].decode("latin-1")
-    fields = {}
-    for line in head.split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
-    return fields
-
-
-def body_of(response: bytes) -> bytes:
-    return response.partition(b"\r\n\r\n")[2]
-
-
-def raw_get(port: int, target: bytes, *lines: bytes, method: bytes = b"GET") -> bytes:
-    request = b"%s %s HTTP/1.1\r\nHost: t\r\n" % (method, target)
-    for line in lines:
-        request += line + b"\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request + b"Connection: close\r\n\r\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.fixture
