@@ -244,19 +244,25 @@ def create_app(options: Options | None = None) -> simples.Server:
         html = jinja.render("_note.html", {"note": note, "t": STRINGS[lang], "lang": lang})
         return await html if inspect.isawaitable(html) else html
 
-    # ----- pages
-
-    async def board_page(connection: HTTPConnection, status: int = 200, **values: Any) -> None:
+    def paginate(connection: HTTPConnection, base: str) -> tuple[int, int, dict[str, str]]:
+        """The requested page number (404 outside the board), the page count and the
+        links to the others, also sent as the Link header."""
         number = number_in(connection.query.get("page", "1"))
         pages = board.pages(options.page_size)
         if not 1 <= number <= pages:
             raise HTTPError(404)
-        links = {"first": "/?page=1", "last": f"/?page={pages}"}
+        links = {"first": f"{base}?page=1", "last": f"{base}?page={pages}"}
         if number > 1:
-            links["prev"] = f"/?page={number - 1}"
+            links["prev"] = f"{base}?page={number - 1}"
         if number < pages:
-            links["next"] = f"/?page={number + 1}"
+            links["next"] = f"{base}?page={number + 1}"
         connection.links(links)
+        return number, pages, links
+
+    # ----- pages
+
+    async def board_page(connection: HTTPConnection, status: int = 200, **values: Any) -> None:
+        number, pages, links = paginate(connection, "/")
         await page(
             connection,
             "board.html",
@@ -391,16 +397,8 @@ def create_app(options: Options | None = None) -> simples.Server:
 
     @api.get("/notes")
     async def api_notes(connection: HTTPConnection) -> dict[str, Any]:
-        number = number_in(connection.query.get("page", "1"))
-        pages = board.pages(options.page_size)
-        if not 1 <= number <= pages:
-            raise HTTPError(404)
-        links = {"first": "/api/notes?page=1", "last": f"/api/notes?page={pages}"}
-        if number > 1:
-            links["prev"] = f"/api/notes?page={number - 1}"
-        if number < pages:
-            links["next"] = f"/api/notes?page={number + 1}"
-        connection.links(links).cache(type="public", max_age=5)
+        number = paginate(connection, "/api/notes")[0]
+        connection.cache(type="public", max_age=5)
         return api_page(number)
 
     @api.get("/notes/:id")
