@@ -9,7 +9,6 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .config import is_on
 from .connection import HTTPConnection, call_callback
 from .errors import reason_phrase
 from .exchange import MUTE_ABORTS, run_exchange
@@ -380,4 +379,4 @@ def server(**options: Any) -> Server:
     return Server(**options)
 
 
-__all__ = ["Listener", "Server", "is_on", "server"]
+__all__ = ["Listener", "Server", "server"]
