@@ -30,6 +30,7 @@ from urllib.parse import unquote_to_bytes
 
 from simples.errors import HTTPError
 from simples.http.multidict import MultiDict
+from simples.timers import TaskDeadline
 from simples.types import Receive
 
 __all__ = [
@@ -443,7 +444,7 @@ class Body:
         self._max = 0
         self._raw = 0
         self._size = 0
-        self._watch: _IdleWatch | None = None
+        self._watch: TaskDeadline | _NoDeadline | None = None
 
     def __await__(self) -> Generator[Any, None, bytes]:
         return self.buffer().__await__()
@@ -619,19 +620,18 @@ class Body:
             watch = self._watch
             if watch is None:
                 idle = self._limits.get("body_timeout", DEFAULT_LIMITS["body_timeout"])
-                watch = self._watch = _IdleWatch(idle) if idle else _NO_WATCH
-            watch.waiting = True
+                # Only time spent waiting for the client counts: the deadline is
+                # paused while the handler works on a chunk.
+                watch = self._watch = TaskDeadline(idle) if idle else _NO_WATCH
+            watch.paused = False
             try:
                 message = await self._receive()
             except asyncio.CancelledError:
-                if watch.expired:
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
-                    raise HTTPError(408, f"no body bytes for {watch.idle} s") from None
+                if watch.withdraw():
+                    raise HTTPError(408, f"no body bytes for {watch.idle:g} s") from None
                 raise
             finally:
-                watch.waiting = False
+                watch.paused = True
                 watch.touch()
             kind = message["type"]
             if kind == "http.request":
@@ -706,47 +706,26 @@ class Body:
         return builder.result()
 
 
-class _IdleWatch:
-    """``limits.body_timeout``: one timer per body, not one per chunk. Each receive
-    only notes the time; when the timer fires it re-arms itself at the last
-    activity plus ``idle``, and cancels the reading task only when a receive has
-    really been waiting that long (408)."""
+class _NoDeadline:
+    """Stands in for a deadline when ``body_timeout`` is 0 (wait forever)."""
 
-    __slots__ = ("_handle", "_last", "_loop", "_task", "expired", "idle", "waiting")
+    __slots__ = ("paused",)
+    idle = 0.0
 
-    def __init__(self, idle: float) -> None:
-        self.idle = idle
-        self.waiting = False
-        self.expired = False
-        self._task: asyncio.Task[Any] | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        if idle:
-            self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            self._last = self._loop.time()
-            self._handle = self._loop.call_at(self._last + idle, self._check)
+    def __init__(self) -> None:
+        self.paused = False
+
+    def withdraw(self) -> bool:
+        return False
 
     def touch(self) -> None:
-        if self._handle is not None:
-            self._last = self._loop.time()
+        pass
 
     def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _check(self) -> None:
-        deadline = self._last + self.idle
-        if not self.waiting or self._loop.time() < deadline:
-            self._handle = self._loop.call_at(max(deadline, self._loop.time() + 0.05), self._check)
-            return
-        self._handle = None
-        self.expired = True
-        if self._task is not None:
-            self._task.cancel()
+        pass
 
 
-_NO_WATCH = _IdleWatch(0)
+_NO_WATCH = _NoDeadline()
 
 
 def request_body(

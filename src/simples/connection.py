@@ -22,6 +22,7 @@ from .http.links import format_links
 from .http.mediatypes import resolve_type
 from .log import access_logger, format_line
 from .request import Request
+from .timers import TaskDeadline
 from .types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class HTTPConnection(Request):
         self._started = False
         self._finished = False
         self._start_hooks: list[StartHook] | None = None
-        self._keeper: _Keeper | None = None
+        self._keeper: TaskDeadline | None = None
         self._error_depth = 0
         # set by a start hook (compression) to transform streamed chunks
         self._encoder: Encoder | None = None
@@ -162,14 +163,14 @@ class HTTPConnection(Request):
     def keep(self, timeout: float | None = _MISSING) -> Any:
         """Abandon the exchange after ``timeout`` seconds without traffic (SPEC §3)."""
         if timeout is _MISSING:
-            return self._keeper.timeout if self._keeper else None
+            return self._keeper.idle if self._keeper else None
         if self._keeper is not None:
-            self._keeper.cancel()
+            self._keeper.stop()
             self._keeper = None
         if timeout:
             if timeout < 0:
                 raise ValueError("keep() timeout must be positive")
-            self._keeper = _Keeper(float(timeout))
+            self._keeper = TaskDeadline(float(timeout))
         return self
 
     def log(
@@ -378,39 +379,3 @@ async def call_callback(callback: Callback) -> None:
     result = callback()
     if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
         await result
-
-
-class _Keeper:
-    """Inactivity watchdog for ``keep()``: one timer per connection, re-armed lazily."""
-
-    __slots__ = ("_handle", "_last", "_loop", "_task", "expired", "timeout")
-
-    def __init__(self, timeout: float) -> None:
-        # the task running the exchange: cancelling it abandons the exchange
-        self._task = asyncio.current_task()
-        self.timeout = timeout
-        self._loop = asyncio.get_running_loop()
-        self._last = self._loop.time()
-        self.expired = False
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(
-            self._last + timeout, self._check
-        )
-
-    def touch(self) -> None:
-        # Re-arming a timer on every chunk would be costly; the check re-arms instead.
-        self._last = self._loop.time()
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _check(self) -> None:
-        deadline = self._last + self.timeout
-        if self._loop.time() < deadline:
-            self._handle = self._loop.call_at(deadline, self._check)
-            return
-        self._handle = None
-        self.expired = True
-        if self._task is not None:
-            self._task.cancel()

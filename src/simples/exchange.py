@@ -142,11 +142,8 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
             await connection.error(error.code)
     except asyncio.CancelledError:
         keeper = connection._keeper
-        if keeper is None or not keeper.expired:
+        if keeper is None or not keeper.withdraw():
             raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
         await _idle_timeout(connection)
     except Exception as exc:
         if _is_disconnect(exc):
@@ -209,7 +206,7 @@ async def _failed(connection: HTTPConnection, exc: Exception) -> None:
 async def _finish(connection: HTTPConnection, settings: Any) -> None:
     keeper = connection._keeper
     if keeper is not None:
-        keeper.cancel()
+        keeper.stop()
     body = connection._body
     if body is not None:
         await body.aclose()
