@@ -30,6 +30,7 @@ from urllib.parse import unquote_to_bytes
 
 from simples.errors import HTTPError
 from simples.http.multidict import MultiDict
+from simples.limits import LIMITS
 from simples.timers import TaskDeadline
 from simples.types import Receive
 
@@ -44,25 +45,8 @@ __all__ = [
     "request_body",
 ]
 
-DEFAULT_LIMITS: dict[str, int] = {
-    # Bytes of a body read into memory (buffer/text/json/qs, urlencoded forms).
-    "body": 1 << 20,
-    # Seconds a client may leave the body idle mid-way; then 408 (0 = wait forever).
-    # The ASGI servers have no such timeout, so a stalled upload would hang otherwise.
-    "body_timeout": 30,
-    # Nesting of JSON arrays and objects; deeper is 400.
-    "json_depth": 64,
-    # Non-file fields of a form (urlencoded pairs or multipart parts); more is 400.
-    "form_fields": 1000,
-    # File parts of a multipart form; more is 400.
-    "form_files": 100,
-    # Bytes of one uploaded file; more is 413. Past SPOOL_SIZE it lives on disk.
-    "part_size": 10 << 20,
-    # Bytes of one multipart part's header block; more is 413.
-    "part_header_size": 8 << 10,
-    # Bytes of a whole multipart body when no explicit limit is given; more is 413.
-    "upload_size": 100 << 20,
-}
+# The limits table (kept under this name for the body's own users).
+DEFAULT_LIMITS: Final = LIMITS
 
 #: Largest value of one non-file multipart field (413 above).
 FIELD_SIZE: Final = 1 << 20

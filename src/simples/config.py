@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .limits import LIMITS
 from .log import DEFAULT_FORMAT
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
-
-MiB = 1 << 20
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "compression": {"enabled": False, "preferred": None, "level": None, "min_size": 1024},
@@ -48,20 +47,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "fallback": None,
     },
     "timeout": {"enabled": False, "value": 0},
-    "limits": {
-        "body": MiB,
-        "json_depth": 64,
-        "form_fields": 1000,
-        "form_files": 100,
-        "part_size": 10 * MiB,
-        "part_header_size": 8 << 10,
-        "upload_size": 100 * MiB,
-        "query_pairs": 1000,
-        "header_size": 8 << 10,
-        "headers": 100,
-        "cookie_size": 8 << 10,
-        "body_timeout": 30,
-    },
+    "limits": dict(LIMITS),
     "proxy": {"trusted": [], "hops": 0},
     "broker": {"broker": None},
 }
