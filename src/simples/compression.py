@@ -13,13 +13,17 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .feature import Feature
 from .http.mediatypes import is_compressible
 from .http.qvalues import choose_encoding
 
 if TYPE_CHECKING:
-    from .connection import Encoder, HTTPConnection
+    from .connection import HTTPConnection
+    from .response import Encoder, Response
+    from .router import Router
 
 # Whole bodies above this are compressed in a worker thread: zlib, brotli and
 # zstandard release the GIL, and a megabyte at gzip level 6 holds a loop ~10 ms.
@@ -29,8 +33,6 @@ THREAD_THRESHOLD = 128 << 10
 # request: brotli 4 and zstd 3 are about as fast as gzip 6 and smaller.
 DEFAULT_LEVELS = {"br": 4, "zstd": 3, "gzip": 6, "deflate": 6}
 LEVEL_RANGES = {"br": (0, 11), "zstd": (1, 22), "gzip": (1, 9), "deflate": (1, 9)}
-
-_EXTENSION_KEY = "compression"
 
 
 def _load_brotli() -> Any:
@@ -215,87 +217,85 @@ def _levels(level: Any) -> dict[str, int]:
     return levels
 
 
-def settings_for(connection: HTTPConnection, section: Mapping[str, Any]) -> Compression:
-    extensions = connection.router.settings.extensions
-    found = extensions.get(_EXTENSION_KEY)
-    if found is None:
-        found = extensions[_EXTENSION_KEY] = Compression(section)
-    return found
+class CompressionFeature(Feature):
+    """The ``compression`` section: a start hook per exchange decides, when status,
+    headers and (for whole responses) the body are known."""
+
+    name: ClassVar[str] = "compression"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "enabled": False,
+        "preferred": None,
+        "level": None,
+        "min_size": 1024,
+    }
+
+    def validate(self, partial: Mapping[str, Any]) -> None:
+        check_config(partial)
+
+    def compile(self, section: Mapping[str, Any], router: Router) -> Compression:
+        return Compression(section)
+
+    async def attach(self, connection: HTTPConnection, state: Compression) -> None:
+        connection.on_start(partial(_compress_hook, connection, state))
 
 
-# ------------------------------------------------------------------- headers
+FEATURE = CompressionFeature()
 
 
-def add_vary(out: dict[str, list[str]], token: str) -> None:
-    """Add ``token`` to the response's Vary unless it is there (or Vary is ``*``)."""
-    values = out.get("vary")
-    if not values:
-        out["vary"] = [token]
-        return
-    wanted = token.lower()
-    for value in values:
-        for item in value.split(","):
-            item = item.strip(" \t").lower()
-            if item == "*" or item == wanted:
-                return
-    out["vary"] = [f"{', '.join(values)}, {token}"]
-
-
-def _no_transform(out: dict[str, list[str]]) -> bool:
-    return any("no-transform" in value.lower() for value in out.get("cache-control", ()))
+def _no_transform(response: Response) -> bool:
+    directives = response.headers.get("cache-control", ())
+    return any("no-transform" in value.lower() for value in directives)
 
 
 # ---------------------------------------------------------------------- hook
 
 
-def attach_compression(connection: HTTPConnection, section: Mapping[str, Any]) -> None:
-    """Compress this exchange's response when it qualifies (decided at start)."""
-    settings_for(connection, section)
-    connection.on_start(_compress_hook)
-
-
-async def _compress_hook(connection: HTTPConnection, body: bytes | None) -> bytes | None:
-    status = connection._status
-    # 206 answers a Range of the identity representation; 204/304/1xx have no body.
-    if status < 200 or status in (204, 206, 304):
+async def _compress_hook(
+    connection: HTTPConnection, settings: Compression, body: bytes | None
+) -> bytes | None:
+    response = connection.response
+    status = response.status
+    # 204 and 1xx have no body and no representation.
+    if status < 200 or status == 204:
         return body
-    out = connection._out
-    if "content-encoding" in out:
+    headers = response.headers
+    if "content-encoding" in headers:
         return body  # already encoded (a precompressed file, or the handler's own)
-    types = out.get("content-type")
+    types = headers.get("content-type")
     if not types or not is_compressible(types[0]):
         return body
     # The answer depends on Accept-Encoding from here on, compressed or not.
-    add_vary(out, "Accept-Encoding")
-    if connection.method == "HEAD" or _no_transform(out):
+    response.vary("Accept-Encoding")
+    # A 304 or 206 carries the Vary its 200 would (RFC 9110 §15.4.5, §15.3.7);
+    # a 206 answers a Range of the identity representation: never re-encoded.
+    if status in (206, 304) or connection.method == "HEAD" or _no_transform(response):
         return body
-    settings: Compression = connection.router.settings.extensions[_EXTENSION_KEY]
     if body is not None:
         if len(body) < settings.min_size:
             return body
     else:
-        declared = out.get("content-length")
+        declared = headers.get("content-length")
         if declared and declared[0].isdigit() and int(declared[0]) < settings.min_size:
             return body
     coding = settings.choose(connection.headers.get("accept-encoding"))
     if coding is None:
         return body
-    out["content-encoding"] = [coding]
-    out.pop("content-length", None)
+    response.set("content-encoding", [coding])
     # Ranges would address the identity bytes, which this answer no longer is.
-    out.pop("accept-ranges", None)
-    etags = out.get("etag")
+    response.remove("content-length", "accept-ranges")
+    etags = headers.get("etag")
     if etags and not etags[0].startswith("W/"):
         # The bytes differ from the identity ones: a strong tag would be a lie.
-        out["etag"] = ["W/" + etags[0]]
+        response.set("etag", ["W/" + etags[0]])
     if body is None:
-        connection._encoder = settings.encoder(coding)
+        response.set_encoder(settings.encoder(coding))
         return None
     if len(body) > THREAD_THRESHOLD:
-        return await asyncio.get_running_loop().run_in_executor(
+        compressed: bytes = await asyncio.get_running_loop().run_in_executor(
             None, settings.compress, coding, body, False
         )
+        return compressed
     return settings.compress(coding, body)
 
 
-__all__ = ["Compression", "add_vary", "attach_compression", "available_encodings"]
+__all__ = ["FEATURE", "Compression", "available_encodings"]

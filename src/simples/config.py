@@ -1,103 +1,55 @@
-"""Router configuration: the sections of SPEC §4, their defaults and inheritance.
+"""Router configuration: the sections of the feature registry, their defaults
+and inheritance.
 
-A router stores only what was configured on it; ``resolve`` lays that over its
-parent's resolved settings, so configuring a child never changes its parent.
+A router stores only what was configured on it; its ``Settings`` lay that over
+its parent's resolved sections, so configuring a child never changes its
+parent. Every section belongs to one feature of ``features.FEATURES``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .limits import LIMITS
-from .log import DEFAULT_FORMAT
+from .feature import Enabled, Feature, is_on
+from .features import FEATURES, REGISTRY
 
 if TYPE_CHECKING:
-    from .connection import HTTPConnection
+    from .router import Router
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "compression": {"enabled": False, "preferred": None, "level": None, "min_size": 1024},
-    "cors": {
-        "enabled": False,
-        "origins": [],
-        "credentials": False,
-        "methods": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-        "headers": [],
-        "expose": [],
-        "max_age": None,
-    },
-    "logger": {"enabled": False, "format": DEFAULT_FORMAT, "tokens": None, "log": None},
-    "session": {
-        "enabled": False,
-        "store": None,
-        "timeout": 3600,
-        "cookie": "_session",
-        "http_only": True,
-        "same_site": "lax",
-        "path": "/",
-        "domain": None,
-        "secure": None,
-    },
-    "static": {
-        "enabled": False,
-        "location": "public",
-        "index": ["index.html"],
-        "dotfiles": False,
-        "cache": None,
-        "fallback": None,
-    },
-    "timeout": {"enabled": False, "value": 0},
-    "limits": dict(LIMITS),
-    "proxy": {"trusted": [], "hops": 0},
-    "broker": {"broker": None},
-}
-
-# Sections without an on/off switch: they only carry values.
-ALWAYS_ON = frozenset({"limits", "proxy", "broker"})
-
-Enabled = bool | Callable[["HTTPConnection"], bool]
-
-# Sections whose values a module checks when they are configured: its check_config().
-_CHECKED = {
-    "cors": ".cors",
-    "proxy": ".proxy",
-    "static": ".files",
-    "compression": ".compression",
+    feature.name: dict(feature.defaults) for feature in FEATURES
 }
 
 
 def normalise(section: str, value: Any) -> dict[str, Any]:
     """One configuration value to a partial section dict.
 
-    ``True``/``False`` switch a section; a dict sets keys and, unless it says
-    ``enabled``, switches the section on (configuring a thing means wanting it).
+    ``True``/``False`` (or a function of the connection) switch a section; a
+    dict sets keys and, unless it says ``enabled``, switches the section on
+    (configuring a thing means wanting it). The feature validates the keys now,
+    so a typo fails at start-up, not on a request.
     """
-    if section not in DEFAULTS:
-        known = ", ".join(sorted(DEFAULTS))
+    feature = REGISTRY.get(section)
+    if feature is None:
+        known = ", ".join(sorted(REGISTRY))
         raise ValueError(f"unknown config section {section!r}; known sections: {known}")
-    if section == "proxy" and isinstance(value, list | tuple):
-        value = {"trusted": list(value)}
-    if section == "broker" and not isinstance(value, Mapping):
-        value = {"broker": value}
+    value = feature.normalise(value)
     if isinstance(value, bool) or callable(value):
-        if section in ALWAYS_ON:
+        if not feature.switch:
             raise ValueError(f"config section {section!r} takes a dict")
         return {"enabled": value}
     if not isinstance(value, Mapping):
         raise TypeError(f"config section {section!r} takes a dict or a bool, not {value!r}")
-    unknown = set(value) - set(DEFAULTS[section])
+    unknown = set(value) - set(feature.defaults)
     if unknown:
         raise ValueError(
             f"unknown key(s) {sorted(unknown)} in config section {section!r}; "
-            f"known: {sorted(DEFAULTS[section])}"
+            f"known: {sorted(feature.defaults)}"
         )
     partial = dict(value)
-    if section in _CHECKED:
-        # validated now, so that a typo fails at start-up, not on a request
-        from importlib import import_module
-
-        import_module(_CHECKED[section], __package__).check_config(partial)
-    if section not in ALWAYS_ON:
+    feature.validate(partial)
+    if feature.switch:
         partial.setdefault("enabled", True)
     return partial
 
@@ -111,49 +63,64 @@ def merge(
     return merged
 
 
-def is_on(section: Mapping[str, Any], connection: Any) -> bool:
-    """Whether a section applies to this (HTTP or WebSocket) connection."""
-    enabled = section["enabled"]
-    return bool(enabled(connection)) if callable(enabled) else bool(enabled)
-
-
 class Settings:
-    """A router's resolved configuration plus what is derived from it once."""
+    """A router's resolved configuration plus what is derived from it once: the
+    features that take part in exchanges, and their compiled states."""
 
     __slots__ = (
-        "compression",
-        "cors",
-        "extensions",
+        "_router",
+        "_states",
+        "answering",
+        "attaching",
+        "finishing",
         "limits",
-        "logger",
         "proxy_hops",
         "sections",
-        "session",
-        "static",
-        "timeout",
         "trusted",
+        "ws_attaching",
     )
 
-    def __init__(self, sections: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, sections: dict[str, dict[str, Any]], router: Router) -> None:
         self.sections = sections
+        self._router = router
+        self._states: dict[str, Any] = {}
         self.limits: dict[str, int] = sections["limits"]
-        logger = sections["logger"]
-        self.logger = logger if logger["enabled"] else None
-        timeout = sections["timeout"]
-        self.timeout = timeout if timeout["enabled"] and timeout["value"] else None
-        session = sections["session"]
-        self.session = session if session["enabled"] else None
-        compression = sections["compression"]
-        self.compression = compression if compression["enabled"] else None
-        cors = sections["cors"]
-        self.cors = cors if cors["enabled"] else None
-        static = sections["static"]
-        self.static = static if static["enabled"] else None
         self.trusted: list[str] = list(sections["proxy"]["trusted"])
         self.proxy_hops: int = sections["proxy"]["hops"]
-        # Other modules (files, cors, compression, sessions) cache their derived
-        # objects here, keyed by module, so each is built once per resolution.
-        self.extensions: dict[str, Any] = {}
+        on = [
+            feature
+            for feature in FEATURES
+            if feature.switch and sections[feature.name]["enabled"] is not False
+        ]
+        #: Features that take part in every exchange / handshake / router answer /
+        #: exchange end, in registry order.
+        self.attaching = tuple(feature for feature in on if feature.takes("attach"))
+        self.ws_attaching = tuple(feature for feature in on if feature.takes("attach_ws"))
+        self.answering = tuple(feature for feature in on if feature.takes("answer"))
+        self.finishing = tuple(feature for feature in on if feature.takes("finish"))
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.sections[section]
+
+    def __getattr__(self, name: str) -> dict[str, Any] | None:
+        # settings.cors, settings.session...: the section when it is on, else None
+        if name in REGISTRY:
+            return self.section(name)
+        raise AttributeError(f"'Settings' object has no attribute {name!r}")
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        """The section ``name`` when it is switched on (or has no switch), else None."""
+        section = self.sections[name]
+        return section if section.get("enabled", True) is not False else None
+
+    def state(self, feature: Feature) -> Any:
+        """What ``feature`` compiled from this router's section (built once)."""
+        states = self._states
+        name = feature.name
+        if name in states:
+            return states[name]
+        state = states[name] = feature.compile(self.sections[name], self._router)
+        return state
+
+
+__all__ = ["DEFAULTS", "Enabled", "Settings", "is_on", "merge", "normalise"]

@@ -1,20 +1,21 @@
-"""HTTPConnection: one object that is both the request and the response (SPEC §3).
+"""HTTPConnection: one object that is both the request and the response.
 
-Request members are parsed on first access and cached. Response members are thin:
-each one validates its input with a pure helper from ``simples.http`` and records
-state; only ``send``, ``write``, ``end``, ``close``, ``redirect``, ``drain``,
-``render`` and ``error`` talk to the client.
+Request members are parsed on first access and cached (``request.py``). Response
+members are thin: each validates its input with a pure helper from
+``simples.http`` and hands the result to the exchange's ``Response``
+(``response.py``), the one owner of what goes back to the client. Only
+``send``, ``write``, ``end``, ``close``, ``redirect``, ``drain``, ``render`` and
+``error`` talk to the client.
 """
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, overload
 
-from .encode import encode_body
-from .errors import reason_phrase
+from .encode import TEXT, encode_body
 from .http.cache import cache_control
 from .http.cookies import serialize_cookie
 from .http.headers import validate_header_name, validate_header_value
@@ -22,6 +23,7 @@ from .http.links import format_links
 from .http.mediatypes import resolve_type
 from .log import access_logger, format_line
 from .request import Request
+from .response import Response, StartHook
 from .timers import TaskDeadline
 from .types import Message, Receive, Scope, Send
 
@@ -31,45 +33,45 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("simples")
 
-_MISSING: Final[Any] = object()
 Callback = Callable[[], Any]
-StartHook = Callable[["HTTPConnection", bytes | None], Awaitable[bytes | None]]
-# encoder(chunk, final) -> bytes to send; final=True flushes and ends the stream
-Encoder = Callable[[bytes, bool], bytes]
+HeaderValue = str | int | bool | list[str | int | bool] | tuple[str | int | bool, ...]
+LogTarget = Callable[[str], Any] | logging.Logger
+
+
+class _Missing:
+    """The "no argument" marker of the getter/setter members."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Final = _Missing()
 
 
 class HTTPConnection(Request):
     """The request and the response of one HTTP exchange."""
 
-    __slots__ = (
-        "_body",
-        "_encoder",
-        "_error_depth",
-        "_finished",
-        "_keeper",
-        "_out",
-        "_start_hooks",
-        "_started",
-        "_status",
-    )
+    __slots__ = ("_body", "_error_depth", "_keeper", "_response")
 
     def __init__(
         self, scope: Scope, receive: Receive, send: Send, router: Router, host: str
     ) -> None:
         Request.__init__(self, scope, receive, send, router, host, scope.get("scheme", "http"))
         self._body: Body | None = None
-        self._status = 200
-        self._out: dict[str, list[str]] = {}
-        self._started = False
-        self._finished = False
-        self._start_hooks: list[StartHook] | None = None
         self._keeper: TaskDeadline | None = None
         self._error_depth = 0
-        # set by a start hook (compression) to transform streamed chunks
-        self._encoder: Encoder | None = None
+        self._response = Response(send, self.method == "HEAD")
+
+    @property
+    def response(self) -> Response:
+        """The outgoing response; ``response.send`` is the raw ASGI side, for
+        third-party code, and keeps track of what was sent."""
+        return self._response
 
     def body(self, limit: int | None = None) -> Body:
-        """The request body; ``await connection.body()`` gives bytes (SPEC §3).
+        """The request body; ``await connection.body()`` gives bytes.
 
         The body is read once; later calls return the same ``Body`` (pass ``limit``
         to its methods to change the limit for that read)."""
@@ -82,49 +84,82 @@ class HTTPConnection(Request):
             )
         return body
 
+    @property
+    def body_reader(self) -> Body | None:
+        """The body if a handler asked for it (for cleanup at the end of the exchange)."""
+        return self._body
+
+    @property
+    def deadline(self) -> TaskDeadline | None:
+        """The ``keep()`` deadline in force, if any."""
+        return self._keeper
+
+    @property
+    def answering_error(self) -> bool:
+        """Whether an error route (or the default error answer) is running."""
+        return self._error_depth > 0
+
     # ----------------------------------------------------------------- response
 
     @property
     def started(self) -> bool:
         """Whether the response headers have gone out."""
-        return self._started
+        return self._response.started
 
     @property
     def finished(self) -> bool:
         """Whether the response is complete."""
-        return self._finished
+        return self._response.finished
 
-    def status(self, code: int = _MISSING) -> Any:
-        if code is _MISSING:
-            return self._status
+    @overload
+    def status(self) -> int: ...
+    @overload
+    def status(self, code: int) -> HTTPConnection: ...
+    def status(self, code: int | _Missing = MISSING) -> int | HTTPConnection:
+        """Get the status (200 by default) or set it (100-599)."""
+        if isinstance(code, _Missing):
+            return self._response.status
         if type(code) is not int or not 100 <= code <= 599:
             raise ValueError(f"status must be an int in 100-599, got {code!r}")
-        self._not_started()
-        self._status = code
+        self._response.set_status(code)
         return self
 
-    def header(self, name: str, value: Any = _MISSING) -> Any:
+    @overload
+    def header(self, name: str) -> str | list[str] | None: ...
+    @overload
+    def header(self, name: str, value: HeaderValue | None) -> HTTPConnection: ...
+    def header(
+        self, name: str, value: HeaderValue | _Missing | None = MISSING
+    ) -> str | list[str] | HTTPConnection | None:
+        """Get a response header (a list when several lines), set it (a list sets
+        one line each), or remove it with ``None``."""
         key = validate_header_name(name)
-        if value is _MISSING:
-            values = self._out.get(key)
-            if not values:
-                return None
-            return values[0] if len(values) == 1 else list(values)
-        self._not_started()
+        response = self._response
+        if isinstance(value, _Missing):
+            return response.get(key)
         if value is None:
-            self._out.pop(key, None)
+            response.remove(key)
         elif isinstance(value, list | tuple):
-            self._out[key] = [validate_header_value(_header_text(item)) for item in value]
+            response.set(key, [validate_header_value(_header_text(item)) for item in value])
         else:
-            self._out[key] = [validate_header_value(_header_text(value))]
+            response.set(key, [validate_header_value(_header_text(value))])
         return self
 
-    def type(self, value: str | None = _MISSING, override: bool = False) -> Any:
-        if value is _MISSING:
-            return self.header("content-type")
+    @overload
+    def type(self) -> str | None: ...
+    @overload
+    def type(self, value: str | None, override: bool = False) -> HTTPConnection: ...
+    def type(
+        self, value: str | _Missing | None = MISSING, override: bool = False
+    ) -> str | HTTPConnection | None:
+        """Get, set (an extension like ``"json"`` or a media type) or remove Content-Type."""
+        if isinstance(value, _Missing):
+            return self._response.first("content-type")
         if value is None:
-            return self.header("content-type", None)
-        return self.header("content-type", resolve_type(value, override))
+            self._response.remove("content-type")
+        else:
+            self._response.set("content-type", [resolve_type(value, override)])
+        return self
 
     def cookie(
         self,
@@ -133,52 +168,82 @@ class HTTPConnection(Request):
         attributes: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> HTTPConnection:
-        self._not_started()
+        """Add a Set-Cookie line; ``value=None`` deletes the cookie."""
         line = serialize_cookie(name, value, **{**(attributes or {}), **options})
-        self._out.setdefault("set-cookie", []).append(line)
+        self._response.append("set-cookie", line)
         return self
 
-    def cache(self, config: str | Mapping[str, Any] | None = _MISSING, **options: Any) -> Any:
-        if config is _MISSING and not options:
-            return self.header("cache-control")
+    @overload
+    def cache(self) -> str | None: ...
+    @overload
+    def cache(
+        self, config: str | Mapping[str, Any] | None = None, **options: Any
+    ) -> HTTPConnection: ...
+    def cache(
+        self, config: str | Mapping[str, Any] | _Missing | None = MISSING, **options: Any
+    ) -> str | HTTPConnection | None:
+        """Get, set or remove Cache-Control (a str as is, or a dict / keywords)."""
+        if isinstance(config, _Missing) and not options:
+            return self._response.first("cache-control")
         if config is None:
-            return self.header("cache-control", None)
+            self._response.remove("cache-control")
+            return self
         if isinstance(config, str):
             return self.header("cache-control", config)
-        merged = {**(config if config is not _MISSING else {}), **options}
-        return self.header("cache-control", cache_control(merged))
+        merged = {**(config if isinstance(config, Mapping) else {}), **options}
+        self._response.set("cache-control", [cache_control(merged)])
+        return self
 
-    def lang(self, value: str | None = _MISSING) -> Any:
-        if value is _MISSING:
-            return self.header("content-language")
+    @overload
+    def lang(self) -> str | None: ...
+    @overload
+    def lang(self, value: str | None) -> HTTPConnection: ...
+    def lang(self, value: str | _Missing | None = MISSING) -> str | HTTPConnection | None:
+        """Get, set or remove Content-Language."""
+        if isinstance(value, _Missing):
+            return self._response.first("content-language")
         return self.header("content-language", value)
 
-    def links(self, links: Mapping[str, str] | None = _MISSING) -> Any:
-        if links is _MISSING:
-            return self.header("link")
+    @overload
+    def links(self) -> str | None: ...
+    @overload
+    def links(self, links: Mapping[str, str] | None) -> HTTPConnection: ...
+    def links(
+        self, links: Mapping[str, str] | _Missing | None = MISSING
+    ) -> str | HTTPConnection | None:
+        """Get, set (``{"next": "/2"}``) or remove Link."""
+        if isinstance(links, _Missing):
+            return self._response.first("link")
         if links is None:
             return self.header("link", None)
         return self.header("link", format_links(links))
 
-    def keep(self, timeout: float | None = _MISSING) -> Any:
-        """Abandon the exchange after ``timeout`` seconds without traffic (SPEC §3)."""
-        if timeout is _MISSING:
+    @overload
+    def keep(self) -> float | None: ...
+    @overload
+    def keep(self, timeout: float | None) -> HTTPConnection: ...
+    def keep(self, timeout: float | _Missing | None = MISSING) -> float | HTTPConnection | None:
+        """Abandon the exchange after ``timeout`` seconds without traffic (408 and
+        close before the response started); ``0``/``None`` turns it off."""
+        if isinstance(timeout, _Missing):
             return self._keeper.idle if self._keeper else None
+        if timeout and timeout < 0:
+            raise ValueError("keep() timeout must be positive")
         if self._keeper is not None:
             self._keeper.stop()
             self._keeper = None
         if timeout:
-            if timeout < 0:
-                raise ValueError("keep() timeout must be positive")
             self._keeper = TaskDeadline(float(timeout))
+        self._response.deadline = self._keeper
         return self
 
     def log(
         self,
         format: str | None = None,
         tokens: Mapping[str, Callable[[HTTPConnection], str]] | None = None,
-        logger: Callable[[str], Any] | logging.Logger | None = None,
+        logger: LogTarget | None = None,
     ) -> HTTPConnection:
+        """Format one log line from ``%tokens`` and hand it to ``logger``."""
         line = format_line(self, format, tokens)
         target = logger if logger is not None else access_logger
         if isinstance(target, logging.Logger):
@@ -188,96 +253,85 @@ class HTTPConnection(Request):
         return self
 
     def on_start(self, hook: StartHook) -> None:
-        """Run ``hook(connection, body)`` just before the headers go out; it may
-        change headers and return a replacement body (``None`` for streams)."""
-        hooks = self._start_hooks
-        if hooks is None:
-            self._start_hooks = [hook]
-        else:
-            hooks.append(hook)
+        """Run ``await hook(body)`` just before the headers go out (see ``Response``)."""
+        self._response.on_start(hook)
 
     async def send(self, data: Any = None, callback: Callback | None = None) -> None:
-        self._not_started()
+        """Send ``data`` as the whole response (str, bytes, JSON-able data, None)."""
+        response = self._response
         body, default_type = encode_body(data)
-        out = self._out
-        if default_type is not None and "content-type" not in out:
-            out["content-type"] = [default_type]
-        await self._respond(body)
+        if default_type is not None:
+            response.default("content-type", default_type)
+        await response.respond(body)
         if callback is not None:
             await call_callback(callback)
 
     async def write(self, chunk: str | bytes) -> None:
         """Send a chunk of a streamed (chunked) response, starting it if needed."""
-        if self._finished:
-            raise RuntimeError("the response is already complete")
         data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
-        if not self._started:
-            if "content-type" not in self._out:
-                self._out["content-type"] = ["text/plain; charset=utf-8"]
-            await self._start(None)
-        if self._encoder is not None:
-            data = self._encoder(data, False)
-        if data and self.method != "HEAD":
-            await self._transmit({"type": "http.response.body", "body": data, "more_body": True})
+        response = self._response
+        if not response.started:
+            response.default("content-type", TEXT)
+            await response.start(None)
+        await response.write(data)
 
     async def end(self, chunk: str | bytes | None = None) -> None:
         """Finish a streamed response (or send ``chunk`` as a whole response)."""
-        if not self._started:
+        response = self._response
+        if not response.started:
             await self.send(b"" if chunk is None else chunk)
             return
-        if self._finished:
-            raise RuntimeError("the response is already complete")
         if chunk:
             await self.write(chunk)
-        self._finished = True
-        tail = self._encoder(b"", True) if self._encoder is not None else b""
-        if self.method == "HEAD":
-            tail = b""
-        await self._transmit({"type": "http.response.body", "body": tail, "more_body": False})
+        await response.end()
 
     async def close(self, callback: Callback | None = None) -> None:
-        if not self._started:
+        """End the response (empty when nothing was sent), then call ``callback``."""
+        response = self._response
+        if not response.started:
             await self.send(None)
-        elif not self._finished:
-            await self.end()
+        elif not response.finished:
+            await response.end()
         if callback is not None:
             await call_callback(callback)
 
     async def redirect(self, location: str, permanent: bool | int = False) -> None:
+        """302, 301 (``permanent=True``) or the 3xx given, to ``location``; empty body."""
         if isinstance(permanent, bool):
             code = 301 if permanent else 302
         elif isinstance(permanent, int) and 300 <= permanent <= 399:
             code = permanent
         else:
             raise ValueError(f"redirect status must be a bool or a 3xx int, got {permanent!r}")
-        self.status(code).header("location", location)
+        # Checked before anything changes: a refused target leaves the response as it was.
+        target = validate_header_value(location)
+        self._response.set_status(code)
+        self._response.set("location", [target])
         await self.send(None)
 
     async def error(self, code: int) -> None:
-        """Run the nearest error route for ``code`` (SPEC §2)."""
+        """Run the nearest error route for ``code`` (400-599)."""
         if not 400 <= code <= 599:
             raise ValueError(f"error() needs a status in 400-599, got {code}")
-        self._not_started()
-        self._status = code
+        response = self._response
+        response.set_status(code)
         if code == 408 or self._awaits_continue():
             # 408: we give up on this connection (RFC 9110 §15.5.9). Unread body
             # behind an Expect: no 100 Continue went out, so the client holds
             # its body back; kept open, the server would read the client's next
             # request as that body.
-            self._out["connection"] = ["close"]
+            response.set("connection", ["close"])
         self._error_depth += 1
         try:
             handler = self.router.find_error(code) if self._error_depth == 1 else None
             if handler is not None:
                 result = await handler(self)
-                if result is not None and not self._started:
+                if result is not None and not response.started:
                     await self.send(result)
         finally:
             self._error_depth -= 1
-        if not self._started:
-            self._status = code
-            self._out["content-type"] = ["text/plain; charset=utf-8"]
-            await self._respond(reason_phrase(code).encode())
+        if not response.started:
+            await response.respond_plain(code)
 
     def _awaits_continue(self) -> bool:
         """Whether the client sent ``Expect: 100-continue`` and none of its body
@@ -289,6 +343,7 @@ class HTTPConnection(Request):
         return expect is not None and expect.strip().lower() == "100-continue"
 
     async def render(self, source: str, imports: Mapping[str, Any] | None = None) -> None:
+        """Render template ``source`` with the router's engine and send it as HTML."""
         engine = self.router.find_engine()
         if engine is None:
             raise RuntimeError(
@@ -297,70 +352,24 @@ class HTTPConnection(Request):
             )
         context = {**(imports or {}), "connection": self}
         result = engine.render(source, context)
-        html = (
-            await result if asyncio.iscoroutine(result) or isinstance(result, Awaitable) else result
-        )
-        if "content-type" not in self._out:
-            self._out["content-type"] = ["text/html; charset=utf-8"]
+        html = await result if inspect.isawaitable(result) else result
+        self._response.default("content-type", "text/html; charset=utf-8")
         await self.send(str(html))
 
     async def drain(self, location: Any, type: str | None = None, override: bool = False) -> None:
+        """Send a file (by path) or a stream (file object, iterator, async iterator)."""
         from .files import drain
 
         await drain(self, location, type, override)
 
     # ---------------------------------------------------------------- internals
 
-    def _not_started(self) -> None:
-        if self._started:
-            raise RuntimeError(
-                "the response has already started: status, headers and cookies can no "
-                "longer change, and send()/error() cannot answer again"
-            )
-
     async def _receive_tracked(self) -> Message:
         message = await self._receive()
-        if self._keeper is not None:
-            self._keeper.touch()
+        keeper = self._keeper
+        if keeper is not None:
+            keeper.touch()
         return message
-
-    async def _transmit(self, message: Message) -> None:
-        if self._keeper is not None:
-            self._keeper.touch()
-        await self._send(message)
-
-    def _raw_headers(self) -> list[tuple[bytes, bytes]]:
-        return [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, values in self._out.items()
-            for value in values
-        ]
-
-    async def _start(self, body: bytes | None) -> bytes | None:
-        """Send the status line and headers; ``body`` None means a stream follows."""
-        self._not_started()
-        if self._start_hooks is not None:
-            for hook in self._start_hooks:
-                body = await hook(self, body)
-        status = self._status
-        if status in (204, 304) or status < 200:
-            self._out.pop("content-length", None)
-            body = b"" if body is not None else None
-        elif body is not None:
-            # kept in the headers (not added on the side) so logs can read it
-            self._out["content-length"] = [str(len(body))]
-        self._started = True
-        await self._transmit(
-            {"type": "http.response.start", "status": status, "headers": self._raw_headers()}
-        )
-        return body
-
-    async def _respond(self, body: bytes) -> None:
-        sent = await self._start(body)
-        self._finished = True
-        await self._transmit(
-            {"type": "http.response.body", "body": b"" if self.method == "HEAD" else sent}
-        )
 
 
 def _header_text(value: Any) -> str:
@@ -377,5 +386,9 @@ def _header_text(value: Any) -> str:
 
 async def call_callback(callback: Callback) -> None:
     result = callback()
-    if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+    if inspect.isawaitable(result):
         await result
+
+
+__all__ = ["MISSING", "HTTPConnection", "call_callback"]
+

@@ -2,11 +2,11 @@
 
 - ``origin_allowed(origin, origins)`` is the one origin rule, pure; WebSocket
   routes use it for ``router.ws(origins=...)``.
-- ``attach_cors`` runs for every request when the section is on; the headers
+- ``Cors.attach`` runs for every request when the section is on; the headers
   are added by a start hook, just before the response goes out, so that error
   routes and handlers that replace headers keep them.
-- ``answer_preflight`` answers ``OPTIONS`` + ``Access-Control-Request-Method``
-  when no route took it.
+- ``Cors.answer`` answers ``OPTIONS`` + ``Access-Control-Request-Method``
+  when no route took it (``answer_preflight``).
 
 A rejected origin gets no ``Access-Control-*`` header at all and an otherwise
 unchanged answer: the browser is the one that blocks, and a server that
@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from .feature import Feature
 from .http.url import is_valid_host
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
+    from .response import Response
+    from .router import Router
 
 OriginRule = str | Iterable[str] | Callable[[str], bool] | None
 
@@ -99,21 +102,6 @@ def compile_origins(origins: tuple[str, ...]) -> tuple[bool, frozenset[str]]:
             )
         exact.add(normalised)
     return any_origin, frozenset(exact)
-
-
-def add_vary(connection: HTTPConnection, *names: str) -> None:
-    """Add ``names`` to the response's ``Vary`` header, keeping what is there."""
-    current = connection.header("vary")
-    if current is None:
-        values: list[str] = []
-    else:
-        values = [current] if isinstance(current, str) else current
-    present = {token.strip().lower() for value in values for token in value.split(",")}
-    if "*" in present:
-        return
-    missing = [name for name in names if name.lower() not in present]
-    if missing:
-        connection.header("vary", ", ".join([*values, *missing]))
 
 
 # ------------------------------------------------------------------ the section
@@ -204,53 +192,73 @@ class CorsRules:
         return None
 
 
-def rules_of(connection: HTTPConnection, section: Mapping[str, Any]) -> CorsRules:
-    extensions = connection.router.settings.extensions
-    rules: CorsRules | None = extensions.get("cors")
-    if rules is None or rules.section is not section:
-        rules = extensions["cors"] = CorsRules(section)
-    return rules
+class Cors(Feature):
+    """The ``cors`` section: headers on every answer to a listed origin, and
+    preflights for paths whose routes allow the requested method."""
+
+    name: ClassVar[str] = "cors"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "enabled": False,
+        "origins": [],
+        "credentials": False,
+        "methods": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        "headers": [],
+        "expose": [],
+        "max_age": None,
+    }
+
+    def validate(self, partial: Mapping[str, Any]) -> None:
+        check_config(partial)
+
+    def compile(self, section: Mapping[str, Any], router: Router) -> CorsRules:
+        return CorsRules(section)
+
+    async def attach(self, connection: HTTPConnection, state: CorsRules) -> None:
+        # The headers go on in a start hook, just before the response goes out,
+        # so that error routes and handlers that replace headers keep them.
+        if "origin" in connection.headers:
+            connection.on_start(partial(_cors_headers, connection, state))
+        elif state.varies:
+            connection.on_start(partial(_vary_origin, connection.response))
+
+    async def answer(self, connection: HTTPConnection, state: CorsRules) -> bool:
+        if connection.method != "OPTIONS":
+            return False
+        allowed = connection.router.allowed(connection.path)
+        return bool(allowed) and await answer_preflight(connection, state, allowed)
 
 
-def attach_cors(connection: HTTPConnection, section: Mapping[str, Any]) -> None:
-    """Arrange the CORS headers of this response (nothing to do without Origin
-    unless the answer varies by origin)."""
-    if "origin" in connection.headers:
-        connection.on_start(_cors_headers)
-    elif rules_of(connection, section).varies:
-        connection.on_start(_vary_origin)
+FEATURE = Cors()
 
 
-async def _vary_origin(connection: HTTPConnection, body: bytes | None) -> bytes | None:
-    add_vary(connection, "Origin")
+async def _vary_origin(response: Response, body: bytes | None) -> bytes | None:
+    response.vary("Origin")
     return body
 
 
-async def _cors_headers(connection: HTTPConnection, body: bytes | None) -> bytes | None:
-    settings = connection.router.settings
-    section = settings.cors
-    if section is None:
-        return body
-    rules = rules_of(connection, section)
+async def _cors_headers(
+    connection: HTTPConnection, rules: CorsRules, body: bytes | None
+) -> bytes | None:
+    response = connection.response
     if rules.varies:
-        add_vary(connection, "Origin")
+        response.vary("Origin")
     allowed = rules.allow_origin(connection.headers.get("origin", ""))
     if allowed is None:
         return body
     value, credentials = allowed
-    connection.header("access-control-allow-origin", value)
+    response.set("access-control-allow-origin", [value])
     if credentials:
-        connection.header("access-control-allow-credentials", "true")
+        response.set("access-control-allow-credentials", ["true"])
     preflight = (
         connection.method == "OPTIONS" and "access-control-request-method" in connection.headers
     )
     if rules.expose is not None and not preflight:
-        connection.header("access-control-expose-headers", rules.expose)
+        response.set("access-control-expose-headers", [rules.expose])
     return body
 
 
 async def answer_preflight(
-    connection: HTTPConnection, section: Mapping[str, Any], allowed: list[str]
+    connection: HTTPConnection, rules: CorsRules, allowed: list[str]
 ) -> bool:
     """Answer a preflight for a path whose routes allow ``allowed`` methods: 204 with
     the allowed set. ``False`` (the router answers as usual) when it is not a
@@ -260,11 +268,11 @@ async def answer_preflight(
     requested = headers.get("access-control-request-method")
     if origin is None or requested is None or _TOKEN.fullmatch(requested) is None:
         return False
-    rules = rules_of(connection, section)
     verdict = rules.allow_origin(origin)
     if verdict is None:
         return False
     value, credentials = verdict
+    connection.header("allow", ", ".join(allowed))
     connection.header("access-control-allow-origin", value)
     if credentials:
         connection.header("access-control-allow-credentials", "true")
@@ -285,7 +293,7 @@ async def answer_preflight(
     if rules.max_age is not None:
         connection.header("access-control-max-age", rules.max_age)
     if vary:
-        add_vary(connection, *vary)
+        connection.response.vary(*vary)
     await connection.status(204).send(None)
     return True
 
@@ -299,11 +307,11 @@ def _requested_headers(value: str | None) -> str:
 
 
 __all__ = [
+    "FEATURE",
     "SAFELISTED_HEADERS",
+    "Cors",
     "CorsRules",
-    "add_vary",
     "answer_preflight",
-    "attach_cors",
     "check_config",
     "normalise_origin",
     "origin_allowed",

@@ -1,23 +1,29 @@
 """One HTTP exchange from routed connection to finished response.
 
-Order (SPEC §2, §4): timeout armed, session loaded, middlewares from the outer
-router inwards, then the route's handler (or the router's own answer: static
-file, OPTIONS, 405, 404). Errors go to the nearest error route; an exception
-after the response started aborts the connection; one access-log line closes it.
+Order: the router's features attach in registry order (timeout armed, CORS and
+compression hooks registered, session loaded), then the middlewares from the
+outer router inwards, then the route's handler (or the router's own answer:
+a feature's answer such as a static file or a CORS preflight, then OPTIONS,
+405, 404). Errors go to the nearest error route; an exception after the
+response started aborts the connection; the features' finish phase (the
+access log) closes it. ``docs/architecture.md`` draws the whole path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import is_on
+from .chain import run_chain
 from .connection import HTTPConnection
 from .errors import HTTPError
-from .router import Route, Router, run_chain
+from .feature import is_on
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .router import Route, Router
 
 logger = logging.getLogger("simples")
 
@@ -43,17 +49,18 @@ def _endpoint_for(route: Route) -> Endpoint:
 
     async def endpoint(connection: HTTPConnection) -> None:
         result = await handler(connection)
-        if not connection._started:
+        response = connection.response
+        if not response.started:
             if result is not None:
                 await connection.send(result)
-            elif connection._status not in (204, 304) and not route.warned:
+            elif response.status not in (204, 304) and not route.warned:
                 route.warned = True
                 logger.warning(
                     "%s %s returned without responding; sent status %d with an empty "
                     "body (a missing 'await' before send/render/drain?)",
                     route.method,
                     route.path,
-                    connection._status,
+                    response.status,
                 )
 
     return endpoint
@@ -69,26 +76,16 @@ def endpoint_of(route: Route) -> Endpoint:
 async def router_answer(connection: HTTPConnection) -> None:
     """What a router says when no route took the request."""
     router = connection.router
-    method = connection.method
     settings = router.settings
-    if (
-        method in ("GET", "HEAD")
-        and settings.static is not None
-        and is_on(settings.static, connection)
-    ):
-        from .files import serve_static
-
-        if await serve_static(connection):
+    for feature in settings.answering:
+        if is_on(settings.sections[feature.name], connection) and await feature.answer(
+            connection, settings.state(feature)
+        ):
             return
     allowed = router.allowed(connection.path)
     if allowed:
         connection.header("allow", ", ".join(allowed))
-        if method == "OPTIONS":
-            if settings.cors is not None and is_on(settings.cors, connection):
-                from .cors import answer_preflight
-
-                if await answer_preflight(connection, settings.cors, allowed):
-                    return
+        if connection.method == "OPTIONS":
             await connection.status(204).send(None)
             return
         await connection.error(405)
@@ -98,7 +95,7 @@ async def router_answer(connection: HTTPConnection) -> None:
 
 async def _reply(connection: HTTPConnection, result: Any) -> None:
     """A middleware that returns a value without responding has it sent."""
-    if not connection._started:
+    if not connection.response.started:
         await connection.send(result)
 
 
@@ -111,37 +108,27 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
         endpoint = endpoint_of(route)
     else:
         endpoint = router_answer
+    response = connection.response
     try:
         try:
-            if settings.timeout is not None and is_on(settings.timeout, connection):
-                connection.keep(settings.timeout["value"])
-            if settings.cors is not None and is_on(settings.cors, connection):
-                from .cors import attach_cors
-
-                attach_cors(connection, settings.cors)
-            if settings.compression is not None and is_on(settings.compression, connection):
-                from .compression import attach_compression
-
-                attach_compression(connection, settings.compression)
-            if settings.session is not None and is_on(settings.session, connection):
-                from .sessions import attach_session
-
-                await attach_session(connection, settings)
+            for feature in settings.attaching:
+                if is_on(settings.sections[feature.name], connection):
+                    await feature.attach(connection, settings.state(feature))
             chain = router.chain()
             if chain:
                 await run_chain(connection, chain, endpoint, _reply)
             else:
                 await endpoint(connection)
-            if not connection._started:
+            if not response.started:
                 await connection.send(None)
-            elif not connection._finished:
-                await connection.end()
+            elif not response.finished:
+                await response.end()
         except HTTPError as error:
-            if connection._started:
+            if response.started:
                 raise
             await connection.error(error.code)
     except asyncio.CancelledError:
-        keeper = connection._keeper
+        keeper = connection.deadline
         if keeper is None or not keeper.withdraw():
             raise
         await _idle_timeout(connection)
@@ -152,7 +139,9 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
         await _failed(connection, exc)
     finally:
         # most exchanges have nothing to clean up: skip the extra coroutine then
-        if connection._keeper is not None or connection._body is not None or settings.logger:
+        if connection.deadline is not None or connection.body_reader is not None or (
+            settings.finishing
+        ):
             await _finish(connection, settings)
 
 
@@ -166,17 +155,20 @@ async def _gone(connection: HTTPConnection) -> None:
     """The client stopped sending mid-body. Some servers (granian) turn an exchange
     that returns unanswered into a 500 of their own: answer a quiet 400 instead.
     Where the client is really gone, the server drops it unseen."""
-    if connection._started:
+    response = connection.response
+    if response.started:
         return
-    connection._out = {"connection": ["close"]}
-    connection._start_hooks = None
-    connection._status = 400
-    with contextlib.suppress(Exception):
-        await connection._respond(b"")
+    response.reset(400)
+    response.set("connection", ["close"])
+    try:
+        await response.respond(b"")
+    except Exception as exc:  # the client is gone: there is no one to tell
+        logger.debug("no answer to a client that left: %r", exc)
 
 
 async def _idle_timeout(connection: HTTPConnection) -> None:
-    if connection._started:
+    if connection.response.started:
+        connection.response.abort()
         raise ExchangeAborted("inactivity timeout after the response started")
     connection.header("connection", "close")
     await connection.error(408)
@@ -184,10 +176,12 @@ async def _idle_timeout(connection: HTTPConnection) -> None:
 
 async def _failed(connection: HTTPConnection, exc: Exception) -> None:
     where = f"{connection.method} {connection.path}"
-    if connection._started:
+    response = connection.response
+    if response.started:
         logger.error(
             "error after the response started, connection aborted: %s", where, exc_info=exc
         )
+        response.abort()
         raise ExchangeAborted(where) from exc
     logger.error("unhandled error in %s", where, exc_info=exc)
     connection.data["error"] = exc
@@ -195,24 +189,24 @@ async def _failed(connection: HTTPConnection, exc: Exception) -> None:
         await connection.error(500)
     except Exception as again:
         logger.error("the 500 error route failed too: %s", where, exc_info=again)
-        if connection._started:
+        if response.started:
+            response.abort()
             raise ExchangeAborted(where) from again
-        connection._out.clear()
-        connection._start_hooks = None
-        connection._error_depth = 1  # skip the broken error route: plain body
-        await connection.error(500)
+        # skip the broken error route: a plain body from a clean response
+        response.reset(500)
+        await response.respond_plain(500)
 
 
-async def _finish(connection: HTTPConnection, settings: Any) -> None:
-    keeper = connection._keeper
+async def _finish(connection: HTTPConnection, settings: Settings) -> None:
+    keeper = connection.deadline
     if keeper is not None:
         keeper.stop()
-    body = connection._body
+    body = connection.body_reader
     if body is not None:
         await body.aclose()
-    log = settings.logger
-    if log is not None and is_on(log, connection):
-        try:
-            connection.log(log["format"], log["tokens"], log["log"])
-        except Exception:
-            logger.exception("the access logger failed")
+    for feature in settings.finishing:
+        if is_on(settings.sections[feature.name], connection):
+            feature.finish(connection, settings.state(feature))
+
+
+__all__ = ["MUTE_ABORTS", "ExchangeAborted", "endpoint_of", "router_answer", "run_exchange"]

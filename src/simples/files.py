@@ -29,10 +29,10 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import quote
 
-from .config import is_on
+from .feature import Feature
 from .http.cache import cache_control
 from .http.conditional import evaluate, if_range, make_etag
 from .http.dates import format_http_date, parse_http_date
@@ -42,7 +42,8 @@ from .http.qvalues import choose_encoding
 from .http.ranges import content_range, multipart_heads, parse_range, unsatisfied_range
 
 if TYPE_CHECKING:
-    from .connection import Encoder, HTTPConnection
+    from .connection import HTTPConnection
+    from .response import Encoder
     from .router import Router
 
 logger = logging.getLogger("simples")
@@ -265,7 +266,7 @@ async def drain(
     connection: HTTPConnection, location: Any, type: str | None, override: bool
 ) -> None:
     """``connection.drain(location, type, override)``: a file by path, or a stream."""
-    connection._not_started()
+    connection.response.expect_idle()
     if isinstance(location, str | os.PathLike):
         path = os.fspath(location)
         if not isinstance(path, str):
@@ -298,11 +299,11 @@ async def _drain_path(
             raise
         await connection.error(code)
         return
-    out = connection._out
+    chosen = connection.response.first("content-type")
     if type is not None:
         info.media = resolve_type(type, override)
-    elif "content-type" in out:
-        info.media = out["content-type"][0]
+    elif chosen is not None:
+        info.media = chosen
     await send_file(connection, info, None, fields)
 
 
@@ -365,17 +366,18 @@ async def send_file(
 async def _answer_file(
     connection: HTTPConnection, info: FileInfo, cache: str | None, fields: dict[bytes, str]
 ) -> None:
-    out = connection._out
+    response = connection.response
     size = info.size
     # A Last-Modified in the future would make If-Modified-Since misbehave.
     modified = min(int(info.mtime), int(time.time()))
-    etag = out["etag"][0] if "etag" in out else make_etag(size, info.mtime_ns, info.encoding or "")
-    if "last-modified" in out:
-        parsed = parse_http_date(out["last-modified"][0])
+    etag = response.first("etag") or make_etag(size, info.mtime_ns, info.encoding or "")
+    chosen_modified = response.first("last-modified")
+    if chosen_modified is not None:
+        parsed = parse_http_date(chosen_modified)
         last_modified = int(parsed) if parsed is not None else None
     else:
         last_modified = modified
-    status = connection._status
+    status = response.status
     ranges: list[tuple[int, int]] | None = None
     if status == 200:
         # Preconditions and ranges are about a successful answer: an error page
@@ -395,12 +397,12 @@ async def _answer_file(
             await connection.error(412)
             return
         if verdict == 304:
-            _validators(out, etag, modified, cache, info)
-            _vary_for_dynamic_compression(connection, info)
-            for name in ("content-type", "content-length", "content-encoding", "accept-ranges"):
-                out.pop(name, None)
-            connection._status = 304
-            await connection._respond(b"")
+            # The validators and the Vary of the 200 go with it (RFC 9110
+            # §15.4.5); the response drops the representation's own metadata.
+            _validators(connection, etag, modified, cache, info)
+            response.set("content-type", [info.media])
+            response.set_status(304)
+            await response.respond(b"")
             return
         range_header = fields.get(b"range") if connection.method == "GET" else None
         if range_header is not None:
@@ -408,61 +410,47 @@ async def _answer_file(
             if condition is None or if_range(condition, etag, last_modified):
                 ranges = parse_range(range_header, size)
             if ranges is not None and not ranges:
-                out["accept-ranges"] = ["bytes"]
-                out["content-range"] = [unsatisfied_range(size)]
+                response.set("accept-ranges", ["bytes"])
+                response.set("content-range", [unsatisfied_range(size)])
                 await connection.error(416)
                 return
-    _validators(out, etag, modified, cache, info)
-    out["content-type"] = [info.media]
+    _validators(connection, etag, modified, cache, info)
+    response.set("content-type", [info.media])
     if status == 200:
-        out["accept-ranges"] = ["bytes"]
-    out.pop("content-length", None)
+        response.set("accept-ranges", ["bytes"])
+    response.remove("content-length")
     if ranges is None:
         if info.head is not None:
-            body = await connection._start(info.head)
-            connection._finished = True
-            await connection._transmit(
-                {"type": "http.response.body", "body": b"" if connection.method == "HEAD" else body}
-            )
+            await response.respond(info.head)
             return
         await _stream_file(connection, info, [(0, size)], None, size, whole=True)
         return
-    if connection._status == 200:
-        connection._status = 206
+    # A 206 carries what its 200 would (RFC 9110 §15.3.7): the validators and
+    # cache policy above; start hooks (compression's Vary) see it as well.
+    response.set_status(206)
     if len(ranges) == 1:
         start, stop = ranges[0]
-        out["content-range"] = [content_range(start, stop, size)]
+        response.set("content-range", [content_range(start, stop, size)])
         await _stream_file(connection, info, ranges, None, stop - start, whole=False)
         return
     boundary = secrets.token_hex(16)
     heads, tail, total = multipart_heads(ranges, size, info.media, boundary)
-    out["content-type"] = [f"multipart/byteranges; boundary={boundary}"]
+    response.set("content-type", [f"multipart/byteranges; boundary={boundary}"])
     await _stream_file(connection, info, ranges, (heads, tail), total, whole=False)
 
 
 def _validators(
-    out: dict[str, list[str]], etag: str, modified: int, cache: str | None, info: FileInfo
+    connection: HTTPConnection, etag: str, modified: int, cache: str | None, info: FileInfo
 ) -> None:
-    out.setdefault("etag", [etag])
-    out.setdefault("last-modified", [format_http_date(modified)])
+    response = connection.response
+    response.default("etag", etag)
+    response.default("last-modified", format_http_date(modified))
     if cache is not None:
-        out.setdefault("cache-control", [cache])
+        response.default("cache-control", cache)
     if info.encoding is not None:
-        out["content-encoding"] = [info.encoding]
+        response.set("content-encoding", [info.encoding])
     if info.vary:
-        from .compression import add_vary
-
-        add_vary(out, "Accept-Encoding")
-
-
-def _vary_for_dynamic_compression(connection: HTTPConnection, info: FileInfo) -> None:
-    # A 304 carries the Vary the 200 would have had (RFC 9110 §15.4.5); with
-    # compression on, a compressible 200 varies on Accept-Encoding.
-    section = connection.router.settings.compression
-    if section is not None and is_compressible(info.media) and is_on(section, connection):
-        from .compression import add_vary
-
-        add_vary(connection._out, "Accept-Encoding")
+        response.vary("Accept-Encoding")
 
 
 Job = tuple[bytes, int, int]  # (bytes to send first, offset, length to read)
@@ -501,19 +489,17 @@ async def _stream_file(
     length: int,
     whole: bool,
 ) -> None:
-    out = connection._out
-    out["content-length"] = [str(length)]
-    await connection._start(None)
-    status = connection._status
+    response = connection.response
+    response.set("content-length", [str(length)])
+    await response.start(None)
+    status = response.status
     if connection.method == "HEAD" or status in (204, 304) or status < 200:
-        connection._finished = True
-        await connection._transmit({"type": "http.response.body", "body": b""})
+        await response.write_raw(b"", more=False)
         return
-    encoder = connection._encoder
+    encoder = response.encoder
     if whole and encoder is None and PATHSEND in (connection.scope.get("extensions") or ()):
         info.close()
-        connection._finished = True
-        await connection._transmit({"type": PATHSEND, "path": info.path})
+        await response.send_path(info.path)
         return
     fd = info.fd
     assert fd is not None
@@ -529,22 +515,17 @@ async def _stream_file(
             job = next(jobs, None)
             pending = pool.submit(_read_job, fd, job, encoder) if job is not None else None
             if watcher is not None and watcher.gone:
-                connection._finished = True
+                response.abort()
                 return
             last = pending is None and encoder is None
             try:
-                await connection._transmit(
-                    {"type": "http.response.body", "body": data, "more_body": not last}
-                )
+                await response.write_raw(data, more=not last)
             except OSError:
                 # The client went away (ASGI servers raise an OSError subclass).
-                connection._finished = True
+                response.abort()
                 return
-        connection._finished = True
         if encoder is not None:
-            await connection._transmit(
-                {"type": "http.response.body", "body": encoder(b"", True), "more_body": False}
-            )
+            await response.write_raw(encoder(b"", True), more=False)
     finally:
         if watcher is not None:
             watcher.stop()
@@ -565,7 +546,7 @@ class _DisconnectWatcher:
         self.task = asyncio.ensure_future(self._watch(connection))
 
     async def _watch(self, connection: HTTPConnection) -> None:
-        receive = connection._receive
+        receive = connection.request.receive
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -611,13 +592,14 @@ async def _sync_chunks(iterator: Iterator[Any]) -> AsyncIterator[Any]:
 async def _drain_stream(
     connection: HTTPConnection, source: Any, type: str | None, override: bool, owner: Any
 ) -> None:
-    out = connection._out
+    response = connection.response
     if type is not None:
-        out["content-type"] = [resolve_type(type, override)]
-    elif "content-type" not in out:
+        response.set("content-type", [resolve_type(type, override)])
+    elif response.first("content-type") is None:
         name = getattr(owner, "name", None)
-        out["content-type"] = [type_for_name(name) if isinstance(name, str) else DEFAULT_TYPE]
-    out.pop("content-length", None)
+        media = type_for_name(name) if isinstance(name, str) else DEFAULT_TYPE
+        response.set("content-type", [media])
+    response.remove("content-length")
     chunks: Any
     if hasattr(source, "__aiter__"):
         chunks = source
@@ -627,7 +609,7 @@ async def _drain_stream(
         chunks = _sync_chunks(iter(source))
     watcher: _DisconnectWatcher | None = None
     try:
-        await connection._start(None)
+        await response.start(None)
         if connection.method != "HEAD":
             watcher = _DisconnectWatcher(connection)
             iterator = chunks.__aiter__()
@@ -640,7 +622,7 @@ async def _drain_stream(
                     # The client left (maybe while the source was waiting to produce).
                     step.cancel()
                     await asyncio.gather(step, return_exceptions=True)
-                    connection._finished = True
+                    response.abort()
                     return
                 try:
                     chunk = step.result()
@@ -946,37 +928,55 @@ def _open_static(
 
 # Bases (working directories) per root router, recorded when the server starts.
 _bases: weakref.WeakKeyDictionary[Router, str] = weakref.WeakKeyDictionary()
-_EXTENSION_KEY = "files"
 
 
-def _static_of(router: Router) -> Static:
-    settings = router.settings
-    found = settings.extensions.get(_EXTENSION_KEY)
-    if found is None:
-        section = settings.static
-        assert section is not None
+class StaticFiles(Feature):
+    """The ``static`` section: GET and HEAD requests no route took are served from
+    a folder, with everything ``drain`` does."""
+
+    name: ClassVar[str] = "static"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "enabled": False,
+        "location": "public",
+        "index": ["index.html"],
+        "dotfiles": False,
+        "cache": None,
+        "fallback": None,
+    }
+
+    def validate(self, partial: Mapping[str, Any]) -> None:
+        check_config(partial)
+
+    def compile(self, section: Mapping[str, Any], router: Router) -> Static:
         base = _bases.get(router.root)
         if base is None:
             # No lifespan startup (some servers and tests skip it): the working
             # directory of the first request is the one, once and for all.
             base = _bases[router.root] = os.getcwd()
-        found = settings.extensions[_EXTENSION_KEY] = Static(section, base)
-    return found
+        return Static(section, base)
+
+    async def answer(self, connection: HTTPConnection, state: Static) -> bool:
+        if connection.method not in ("GET", "HEAD"):
+            return False
+        return await serve_static(connection, state)
+
+
+FEATURE = StaticFiles()
 
 
 def prepare_static(root: Router) -> None:
     """At startup: resolve every static ``location`` of this tree against the
     working directory now, so a later ``chdir`` cannot move the folders."""
     _bases[root] = os.getcwd()
-    for router in (root, *root._descendants):
-        if router.settings.static is not None:
-            _static_of(router)
+    for router in (root, *root.descendants):
+        settings = router.settings
+        if settings.section("static") is not None:
+            settings.state(FEATURE)
 
 
-async def serve_static(connection: HTTPConnection) -> bool:
+async def serve_static(connection: HTTPConnection, static: Static) -> bool:
     """Answer a GET or HEAD no route took from the router's static folder."""
     router = connection.router
-    static = _static_of(router)
     relative = connection.path[len(router.prefix) :]
     parsed = safe_segments(relative, static.dotfiles)
     if parsed is None:

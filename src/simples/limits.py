@@ -8,7 +8,10 @@ cookies, 400 for counts and depth, 408 for time.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+from .feature import Feature
 
 KiB: Final = 1 << 10
 MiB: Final = 1 << 20
@@ -40,3 +43,19 @@ LIMITS: Final[dict[str, int]] = {
     # (0 = wait forever). The ASGI servers have no such timeout.
     "body_timeout": 30,
 }
+
+
+class Limits(Feature):
+    """``router.limits(body=...)``: the values above, inherited by sub-routers."""
+
+    name: ClassVar[str] = "limits"
+    defaults: ClassVar[Mapping[str, Any]] = LIMITS
+    switch: ClassVar[bool] = False
+
+    def validate(self, partial: Mapping[str, Any]) -> None:
+        for key, value in partial.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"limits {key} is a number >= 0 (0 = no limit), got {value!r}")
+
+
+FEATURE = Limits()

@@ -6,7 +6,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .feature import Feature
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
@@ -108,3 +110,24 @@ def format_line(
             value = "%" + name
         out.append(_escape(str(value)))
     return "".join(out)
+
+
+class Logger(Feature):
+    """The ``logger`` section: one access-log line per finished exchange."""
+
+    name: ClassVar[str] = "logger"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "enabled": False,
+        "format": DEFAULT_FORMAT,
+        "tokens": None,
+        "log": None,
+    }
+
+    def finish(self, connection: HTTPConnection, state: Any) -> None:
+        try:
+            connection.log(state["format"], state["tokens"], state["log"])
+        except Exception:
+            logging.getLogger("simples").exception("the access logger failed")
+
+
+FEATURE = Logger()

@@ -18,8 +18,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
+from .feature import Feature
 from .http.url import is_valid_host
 from .request import IP
 from .types import Scope
@@ -96,6 +97,23 @@ def check_config(partial: Mapping[str, Any]) -> None:
     hops = partial.get("hops", 0)
     if type(hops) is not int or hops < 0:
         raise ValueError(f"proxy hops is an int >= 0, got {hops!r}")
+
+
+class Proxy(Feature):
+    """``config(proxy={"trusted": [...], "hops": 0})``; a bare list is the trusted list."""
+
+    name: ClassVar[str] = "proxy"
+    defaults: ClassVar[Mapping[str, Any]] = {"trusted": [], "hops": 0}
+    switch: ClassVar[bool] = False
+
+    def normalise(self, value: Any) -> Any:
+        return {"trusted": list(value)} if isinstance(value, list | tuple) else value
+
+    def validate(self, partial: Mapping[str, Any]) -> None:
+        check_config(partial)
+
+
+FEATURE = Proxy()
 
 
 _BY_IDENTITY: dict[int, tuple[Sequence[str], int, Trust]] = {}

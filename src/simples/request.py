@@ -6,7 +6,8 @@ at cookies never pays for parsing them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import HTTPError
 from .http.cookies import parse_cookies
@@ -15,7 +16,7 @@ from .http.multidict import MultiDict
 from .http.query import QueryLimitError, parse_query
 from .http.qvalues import accept_languages
 from .http.url import URL, split_host
-from .types import Receive, Scope, Send
+from .types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from .router import Router
@@ -61,6 +62,12 @@ class RawRequest:
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
         self.receive = receive
+
+
+class ResponseSide(Protocol):
+    """What ``connection.response`` offers everywhere: the raw ASGI ``send``."""
+
+    def send(self, message: Message) -> Awaitable[None]: ...
 
 
 class RawResponse:
@@ -195,7 +202,7 @@ class Request:
         return RawRequest(self.scope, self._receive)
 
     @property
-    def response(self) -> RawResponse:
+    def response(self) -> ResponseSide:
         return RawResponse(self._send)
 
     @property

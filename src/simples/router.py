@@ -13,13 +13,13 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
+from .chain import Next
 from .config import DEFAULTS, Enabled, Settings, merge, normalise
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
 
 Handler = Callable[["HTTPConnection"], Awaitable[Any]]
-Next = Callable[[], Awaitable[None]]
 Middleware = Callable[["HTTPConnection", Next], Awaitable[Any]]
 Imports = (
     Mapping[str, Any]
@@ -160,14 +160,16 @@ class Router:
         self._fixed: dict[str, dict[str, Route]] = {}
         self._patterns: dict[str, list[Route]] = {}
         self._middlewares: list[Middleware] = []
-        self._errors: dict[int, Handler] = {}
-        self._engine: Any = None
+        #: Error routes by status (read by ``find_error`` up the tree).
+        self.errors: dict[int, Handler] = {}
+        #: The template engine set with ``engine()`` (read by ``find_engine``).
+        self.template_engine: Any = None
         self._own: dict[str, dict[str, Any]] = {}
         self._children: list[Router] = []
         self._settings: Settings | None = None
         self._chain: tuple[Middleware, ...] | None = None
-        # on a root: every descendant, longest prefix first, for dispatch
-        self._descendants: list[Router] = []
+        #: On a root: every descendant, longest prefix first, for dispatch.
+        self.descendants: list[Router] = []
 
     # ----------------------------------------------------------- registration
 
@@ -301,8 +303,8 @@ class Router:
         child = Router(full, self)
         self._children.append(child)
         root = self.root
-        root._descendants.append(child)
-        root._descendants.sort(key=lambda router: len(router.prefix), reverse=True)
+        root.descendants.append(child)
+        root.descendants.sort(key=lambda router: len(router.prefix), reverse=True)
         return child
 
     @overload
@@ -319,7 +321,7 @@ class Router:
 
             return decorate
         self._middlewares.append(as_async(middleware))
-        self._invalidate()
+        self.invalidate()
         return self
 
     @overload
@@ -339,7 +341,7 @@ class Router:
                 return function
 
             return decorate
-        self._errors[code] = (
+        self.errors[code] = (
             view(handler, imports) if isinstance(handler, str) else as_async(handler)
         )
         return self
@@ -348,7 +350,7 @@ class Router:
         """Set the template engine: any object with ``render(source, imports)``."""
         if not callable(getattr(engine, "render", None)):
             raise TypeError("a template engine needs a render(source, imports) method")
-        self._engine = engine
+        self.template_engine = engine
         return self
 
     # ------------------------------------------------------------------ config
@@ -358,7 +360,7 @@ class Router:
         for name, value in {**(sections or {}), **options}.items():
             partial = normalise(name, value)
             self._own.setdefault(name, {}).update(partial)
-        self._invalidate()
+        self.invalidate()
         return self
 
     def compression(self, enabled: Enabled = True, **options: Any) -> Router:
@@ -390,20 +392,22 @@ class Router:
         settings = self._settings
         if settings is None:
             base = self.parent.settings.sections if self.parent is not None else DEFAULTS
-            settings = self._settings = Settings(merge(base, self._own))
+            settings = self._settings = Settings(merge(base, self._own), self)
         return settings
 
-    def _invalidate(self) -> None:
+    def invalidate(self) -> None:
+        """Forget the resolved settings and middleware chain (after a change here
+        or above)."""
         self._settings = None
         self._chain = None
         for child in self._children:
-            child._invalidate()
+            child.invalidate()
 
     # ---------------------------------------------------------------- lookups
 
     def owner(self, path: str) -> Router:
         """The router that owns ``path``: the longest prefix, at a segment boundary."""
-        for router in self._descendants:
+        for router in self.descendants:
             prefix = router.prefix
             if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
                 return router
@@ -463,7 +467,7 @@ class Router:
     def find_error(self, code: int) -> Handler | None:
         router: Router | None = self
         while router is not None:
-            handler = router._errors.get(code)
+            handler = router.errors.get(code)
             if handler is not None:
                 return handler
             router = router.parent
@@ -472,40 +476,7 @@ class Router:
     def find_engine(self) -> Any:
         router: Router | None = self
         while router is not None:
-            if router._engine is not None:
-                return router._engine
+            if router.template_engine is not None:
+                return router.template_engine
             router = router.parent
         return None
-
-
-C = TypeVar("C")
-
-
-async def run_chain(
-    connection: C,
-    chain: tuple[Callable[[C, Next], Awaitable[Any]], ...],
-    endpoint: Callable[[C], Awaitable[None]],
-    reply: Callable[[C, Any], Awaitable[None]] | None = None,
-) -> None:
-    """Run middlewares as an onion around ``endpoint``: each gets ``next()``, which
-    runs the rest of the chain; ``reply`` handles what a middleware returns."""
-    size = len(chain)
-
-    def step(index: int) -> Next:
-        called = False
-
-        async def next_() -> None:
-            nonlocal called
-            if called:
-                raise RuntimeError("next() was called twice by one middleware")
-            called = True
-            if index < size:
-                result = await chain[index](connection, step(index + 1))
-                if result is not None and reply is not None:
-                    await reply(connection, result)
-            else:
-                await endpoint(connection)
-
-        return next_
-
-    await step(0)()

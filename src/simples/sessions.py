@@ -15,14 +15,16 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from simples.errors import HTTPError
+from simples.feature import Feature
 from simples.http.cookies import serialize_cookie
 
 if TYPE_CHECKING:
-    from simples.config import Settings
     from simples.connection import HTTPConnection
+    from simples.router import Router
 
 __all__ = [
     "MemoryStore",
@@ -770,41 +772,56 @@ def manager_from_config(section: Mapping[str, Any]) -> SessionManager:
     return SessionManager(**options, secure=section.get("secure"))
 
 
-async def attach_session(connection: HTTPConnection, settings: Settings) -> None:
-    """Load the request's session before the middlewares and save it just before
-    the response headers go out (SPEC §4); a store outage becomes a 503."""
-    manager: SessionManager | None = settings.extensions.get("sessions")
-    if manager is None:
-        section = settings.session if settings.session is not None else settings["session"]
-        manager = settings.extensions["sessions"] = manager_from_config(section)
-    try:
-        session = await manager.load(connection.cookies.get(manager.cookie))
-    except StoreUnavailable as exc:
-        logger.error("session store unavailable, answering 503: %s", exc)
-        raise HTTPError(503) from exc
-    connection.session = session
-    committed = False
+class SessionFeature(Feature):
+    """The ``session`` section: the session is loaded before the middlewares and
+    saved just before the response headers go out; a store outage is a 503."""
 
-    async def commit(connection: HTTPConnection, body: bytes | None) -> bytes | None:
-        nonlocal committed
-        # Once only: when saving fails, the error route's response starts the
-        # same way and must go out without trying again.
-        if committed:
-            return body
-        committed = True
+    name: ClassVar[str] = "session"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "enabled": False,
+        "store": None,
+        "timeout": 3600,
+        "cookie": "_session",
+        "http_only": True,
+        "same_site": "lax",
+        "path": "/",
+        "domain": None,
+        "secure": None,
+    }
+
+    def compile(self, section: Mapping[str, Any], router: Router) -> SessionManager:
+        return manager_from_config(section)
+
+    async def attach(self, connection: HTTPConnection, state: SessionManager) -> None:
         try:
-            header = await manager.commit(session, https=connection.protocol == "https")
+            session = await state.load(connection.cookies.get(state.cookie))
         except StoreUnavailable as exc:
-            if connection._error_depth:
-                # Already answering with an error (a 404, the 500 of a failed
-                # handler, the 503 of a failed destroy()): that answer confirms
-                # nothing, so it goes out as it is, without the cookie.
-                logger.error("session store unavailable, session not saved: %s", exc)
-                return body
             logger.error("session store unavailable, answering 503: %s", exc)
             raise HTTPError(503) from exc
-        if header is not None:
-            connection._out.setdefault("set-cookie", []).append(header)
-        return body
+        connection.session = session
+        connection.on_start(partial(_commit, connection, state, session))
 
-    connection.on_start(commit)
+
+FEATURE = SessionFeature()
+
+
+async def _commit(
+    connection: HTTPConnection, manager: SessionManager, session: Session, body: bytes | None
+) -> bytes | None:
+    """The start hook: save the session and add its cookie. When saving fails, the
+    hook is dropped (the response's all-or-none rule) and the 503 goes out
+    without trying again."""
+    try:
+        header = await manager.commit(session, https=connection.protocol == "https")
+    except StoreUnavailable as exc:
+        if connection.answering_error:
+            # Already answering with an error (a 404, the 500 of a failed
+            # handler, the 503 of a failed destroy()): that answer confirms
+            # nothing, so it goes out as it is, without the cookie.
+            logger.error("session store unavailable, session not saved: %s", exc)
+            return body
+        logger.error("session store unavailable, answering 503: %s", exc)
+        raise HTTPError(503) from exc
+    if header is not None:
+        connection.response.append("set-cookie", header)
+    return body

@@ -32,12 +32,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from .config import is_on
+from .chain import run_chain
 from .encode import dumps_json
 from .errors import HTTPError, reason_phrase
+from .feature import is_on
 from .http.headers import validate_header_name, validate_header_value
 from .request import Request
-from .router import run_chain
 from .types import Message as ASGIMessage
 from .types import Receive, Scope, Send
 
@@ -1354,7 +1354,7 @@ async def _run(hub: _Hub, ws: WebSocketConnection) -> None:
             await ws._refuse(endpoint)
             return
         settings = ws.router.settings
-        session = settings.session
+        session = settings.section("session")
         if session is not None and is_on(session, ws) and not await _load_session(ws, settings):
             return
         await hub.activate()
@@ -1471,12 +1471,9 @@ async def _finish(ws: WebSocketConnection) -> None:
 
 
 async def _load_session(ws: WebSocketConnection, settings: Settings) -> bool:
-    from .sessions import StoreUnavailable, manager_from_config
+    from .sessions import FEATURE, StoreUnavailable
 
-    manager: SessionManager | None = settings.extensions.get("sessions")
-    if manager is None:
-        section = settings.session if settings.session is not None else settings["session"]
-        manager = settings.extensions["sessions"] = manager_from_config(section)
+    manager: SessionManager = settings.state(FEATURE)
     try:
         ws.session = await manager.load(ws.cookies.get(manager.cookie))
     except StoreUnavailable as exc:

@@ -133,3 +133,18 @@ def validate_header_value(value: str) -> str:
     if not isinstance(value, str) or _BAD_VALUE.search(value) is not None:
         raise ValueError(f"invalid header value: {value!r}")
     return value
+
+
+def with_token(values: list[str] | None, token: str) -> list[str] | None:
+    """The lines of a comma-separated list header (``Vary``) with ``token`` added
+    as one line, or ``None`` when it is listed already (case-insensitively) or
+    the header is ``*`` (RFC 9110 §12.5.5)."""
+    if not values:
+        return [token]
+    wanted = token.lower()
+    for value in values:
+        for item in value.split(","):
+            item = item.strip(" \t").lower()
+            if item == "*" or item == wanted:
+                return None
+    return [f"{', '.join(values)}, {token}"]
