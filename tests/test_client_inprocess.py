@@ -770,3 +770,11 @@ def test_exports_are_lazy_and_typed() -> None:
 
     assert simples.client.__module__ == "simples.clients"
     assert Response.__module__ == "simples.clients.base"
+
+
+def test_the_example_runs() -> None:
+    from examples.client import app as example
+
+    example.notes.clear()
+    asyncio.run(example.main())
+    assert [note["text"] for note in example.notes] == ["hi"]
