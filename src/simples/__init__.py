@@ -11,6 +11,7 @@ from .server import Server, server
 
 if TYPE_CHECKING:
     from .body import Body, Form, UploadedFile
+    from .clients import ClientError, client
     from .sessions import MemoryStore, RedisStore, Session
     from .templates import Jinja
     from .ws import Channel, LocalBroker, RedisBroker, WebSocketClosed, WebSocketConnection
@@ -21,6 +22,8 @@ __version__ = "0.1.0"
 # need jinja2 or redis unless they are used.
 _LAZY = {
     "Body": "body",
+    "ClientError": "clients",
+    "client": "clients",
     "Form": "body",
     "UploadedFile": "body",
     "MemoryStore": "sessions",
@@ -48,6 +51,7 @@ __all__ = [
     "IP",
     "Body",
     "Channel",
+    "ClientError",
     "Form",
     "HTTPConnection",
     "HTTPError",
@@ -63,5 +67,6 @@ __all__ = [
     "UploadedFile",
     "WebSocketClosed",
     "WebSocketConnection",
+    "client",
     "server",
 ]
