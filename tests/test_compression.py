@@ -19,8 +19,8 @@ import zstandard
 import simples
 from simples import HTTPConnection
 from simples.compression import Compression
-from simples.http.headers import with_token
 from simples.config import DEFAULTS
+from simples.http.headers import with_token
 from tests.conftest import Live, serve
 
 PAYLOAD = {

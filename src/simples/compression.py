@@ -268,9 +268,9 @@ async def _compress_hook(
     response.vary("Accept-Encoding")
     # A 304 or 206 carries the Vary its 200 would (RFC 9110 §15.4.5, §15.3.7);
     # a 206 answers a Range of the identity representation: never re-encoded.
-    if status in (206, 304) or connection.method == "HEAD" or _no_transform(response):
+    if status == 206 or connection.method == "HEAD" or _no_transform(response):
         return body
-    if body is not None:
+    if body is not None and status != 304:
         if len(body) < settings.min_size:
             return body
     else:
@@ -280,13 +280,19 @@ async def _compress_hook(
     coding = settings.choose(connection.headers.get("accept-encoding"))
     if coding is None:
         return body
+    etags = headers.get("etag")
+    weak = etags is not None and not etags[0].startswith("W/")
+    if status == 304:
+        # No body, but the ETag must be the one of the 200 it stands for.
+        if weak:
+            response.set("etag", ["W/" + etags[0]])  # type: ignore[index]
+        return body
     response.set("content-encoding", [coding])
     # Ranges would address the identity bytes, which this answer no longer is.
     response.remove("content-length", "accept-ranges")
-    etags = headers.get("etag")
-    if etags and not etags[0].startswith("W/"):
+    if weak:
         # The bytes differ from the identity ones: a strong tag would be a lie.
-        response.set("etag", ["W/" + etags[0]])
+        response.set("etag", ["W/" + etags[0]])  # type: ignore[index]
     if body is None:
         response.set_encoder(settings.encoder(coding))
         return None

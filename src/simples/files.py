@@ -401,6 +401,7 @@ async def _answer_file(
             # §15.4.5); the response drops the representation's own metadata.
             _validators(connection, etag, modified, cache, info)
             response.set("content-type", [info.media])
+            response.set("content-length", [str(size)])
             response.set_status(304)
             await response.respond(b"")
             return
