@@ -10,6 +10,7 @@ members are thin: each validates its input with a pure helper from
 
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -38,61 +39,47 @@ HeaderValue = str | int | bool | list[str | int | bool] | tuple[str | int | bool
 LogTarget = Callable[[str], Any] | logging.Logger
 
 
-class _Missing:
-    """The "no argument" marker of the getter/setter members."""
+class _Missing(enum.Enum):
+    """The "no argument" marker of the getter/setter members (an enum member, so
+    that ``value is MISSING`` narrows the type for mypy)."""
 
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<missing>"
+    MISSING = enum.auto()
 
 
-MISSING: Final = _Missing()
+MISSING: Final = _Missing.MISSING
 
 
 class HTTPConnection(Request):
     """The request and the response of one HTTP exchange."""
 
-    __slots__ = ("_body", "_error_depth", "_keeper", "_response")
+    __slots__ = ("_error_depth", "body_reader", "deadline", "response")
 
     def __init__(
         self, scope: Scope, receive: Receive, send: Send, router: Router, host: str
     ) -> None:
         Request.__init__(self, scope, receive, send, router, host, scope.get("scheme", "http"))
-        self._body: Body | None = None
-        self._keeper: TaskDeadline | None = None
+        #: The body if a handler asked for it (closed at the end of the exchange).
+        self.body_reader: Body | None = None
+        #: The ``keep()`` deadline in force, if any.
+        self.deadline: TaskDeadline | None = None
         self._error_depth = 0
-        self._response = Response(send, self.method == "HEAD")
-
-    @property
-    def response(self) -> Response:
-        """The outgoing response; ``response.send`` is the raw ASGI side, for
-        third-party code, and keeps track of what was sent."""
-        return self._response
+        #: The outgoing response; ``response.send`` is the raw ASGI side, for
+        #: third-party code, and keeps track of what was sent.
+        self.response = Response(send, self.method == "HEAD")
 
     def body(self, limit: int | None = None) -> Body:
         """The request body; ``await connection.body()`` gives bytes.
 
         The body is read once; later calls return the same ``Body`` (pass ``limit``
         to its methods to change the limit for that read)."""
-        body = self._body
+        body = self.body_reader
         if body is None:
             from .body import request_body
 
-            body = self._body = request_body(
+            body = self.body_reader = request_body(
                 self._receive_tracked, self.scope["headers"], self.router.settings.limits, limit
             )
         return body
-
-    @property
-    def body_reader(self) -> Body | None:
-        """The body if a handler asked for it (for cleanup at the end of the exchange)."""
-        return self._body
-
-    @property
-    def deadline(self) -> TaskDeadline | None:
-        """The ``keep()`` deadline in force, if any."""
-        return self._keeper
 
     @property
     def answering_error(self) -> bool:
@@ -104,12 +91,12 @@ class HTTPConnection(Request):
     @property
     def started(self) -> bool:
         """Whether the response headers have gone out."""
-        return self._response.started
+        return self.response.started
 
     @property
     def finished(self) -> bool:
         """Whether the response is complete."""
-        return self._response.finished
+        return self.response.finished
 
     @overload
     def status(self) -> int: ...
@@ -117,11 +104,11 @@ class HTTPConnection(Request):
     def status(self, code: int) -> HTTPConnection: ...
     def status(self, code: int | _Missing = MISSING) -> int | HTTPConnection:
         """Get the status (200 by default) or set it (100-599)."""
-        if isinstance(code, _Missing):
-            return self._response.status
+        if code is MISSING:
+            return self.response.status
         if type(code) is not int or not 100 <= code <= 599:
             raise ValueError(f"status must be an int in 100-599, got {code!r}")
-        self._response.set_status(code)
+        self.response.set_status(code)
         return self
 
     @overload
@@ -134,8 +121,8 @@ class HTTPConnection(Request):
         """Get a response header (a list when several lines), set it (a list sets
         one line each), or remove it with ``None``."""
         key = validate_header_name(name)
-        response = self._response
-        if isinstance(value, _Missing):
+        response = self.response
+        if value is MISSING:
             return response.get(key)
         if value is None:
             response.remove(key)
@@ -153,12 +140,12 @@ class HTTPConnection(Request):
         self, value: str | _Missing | None = MISSING, override: bool = False
     ) -> str | HTTPConnection | None:
         """Get, set (an extension like ``"json"`` or a media type) or remove Content-Type."""
-        if isinstance(value, _Missing):
-            return self._response.first("content-type")
+        if value is MISSING:
+            return self.response.first("content-type")
         if value is None:
-            self._response.remove("content-type")
+            self.response.remove("content-type")
         else:
-            self._response.set("content-type", [resolve_type(value, override)])
+            self.response.set("content-type", [resolve_type(value, override)])
         return self
 
     def cookie(
@@ -170,7 +157,7 @@ class HTTPConnection(Request):
     ) -> HTTPConnection:
         """Add a Set-Cookie line; ``value=None`` deletes the cookie."""
         line = serialize_cookie(name, value, **{**(attributes or {}), **options})
-        self._response.append("set-cookie", line)
+        self.response.append("set-cookie", line)
         return self
 
     @overload
@@ -183,15 +170,15 @@ class HTTPConnection(Request):
         self, config: str | Mapping[str, Any] | _Missing | None = MISSING, **options: Any
     ) -> str | HTTPConnection | None:
         """Get, set or remove Cache-Control (a str as is, or a dict / keywords)."""
-        if isinstance(config, _Missing) and not options:
-            return self._response.first("cache-control")
+        if config is MISSING and not options:
+            return self.response.first("cache-control")
         if config is None:
-            self._response.remove("cache-control")
+            self.response.remove("cache-control")
             return self
         if isinstance(config, str):
             return self.header("cache-control", config)
         merged = {**(config if isinstance(config, Mapping) else {}), **options}
-        self._response.set("cache-control", [cache_control(merged)])
+        self.response.set("cache-control", [cache_control(merged)])
         return self
 
     @overload
@@ -200,8 +187,8 @@ class HTTPConnection(Request):
     def lang(self, value: str | None) -> HTTPConnection: ...
     def lang(self, value: str | _Missing | None = MISSING) -> str | HTTPConnection | None:
         """Get, set or remove Content-Language."""
-        if isinstance(value, _Missing):
-            return self._response.first("content-language")
+        if value is MISSING:
+            return self.response.first("content-language")
         return self.header("content-language", value)
 
     @overload
@@ -212,8 +199,8 @@ class HTTPConnection(Request):
         self, links: Mapping[str, str] | _Missing | None = MISSING
     ) -> str | HTTPConnection | None:
         """Get, set (``{"next": "/2"}``) or remove Link."""
-        if isinstance(links, _Missing):
-            return self._response.first("link")
+        if links is MISSING:
+            return self.response.first("link")
         if links is None:
             return self.header("link", None)
         return self.header("link", format_links(links))
@@ -225,16 +212,16 @@ class HTTPConnection(Request):
     def keep(self, timeout: float | _Missing | None = MISSING) -> float | HTTPConnection | None:
         """Abandon the exchange after ``timeout`` seconds without traffic (408 and
         close before the response started); ``0``/``None`` turns it off."""
-        if isinstance(timeout, _Missing):
-            return self._keeper.idle if self._keeper else None
+        if timeout is MISSING:
+            return self.deadline.idle if self.deadline else None
         if timeout and timeout < 0:
             raise ValueError("keep() timeout must be positive")
-        if self._keeper is not None:
-            self._keeper.stop()
-            self._keeper = None
+        if self.deadline is not None:
+            self.deadline.stop()
+            self.deadline = None
         if timeout:
-            self._keeper = TaskDeadline(float(timeout))
-        self._response.deadline = self._keeper
+            self.deadline = TaskDeadline(float(timeout))
+        self.response.deadline = self.deadline
         return self
 
     def log(
@@ -254,22 +241,20 @@ class HTTPConnection(Request):
 
     def on_start(self, hook: StartHook) -> None:
         """Run ``await hook(body)`` just before the headers go out (see ``Response``)."""
-        self._response.on_start(hook)
+        self.response.on_start(hook)
 
     async def send(self, data: Any = None, callback: Callback | None = None) -> None:
         """Send ``data`` as the whole response (str, bytes, JSON-able data, None)."""
-        response = self._response
+        response = self.response
         body, default_type = encode_body(data)
-        if default_type is not None:
-            response.default("content-type", default_type)
-        await response.respond(body)
+        await response.respond(body, default_type)
         if callback is not None:
             await call_callback(callback)
 
     async def write(self, chunk: str | bytes) -> None:
         """Send a chunk of a streamed (chunked) response, starting it if needed."""
         data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
-        response = self._response
+        response = self.response
         if not response.started:
             response.default("content-type", TEXT)
             await response.start(None)
@@ -277,7 +262,7 @@ class HTTPConnection(Request):
 
     async def end(self, chunk: str | bytes | None = None) -> None:
         """Finish a streamed response (or send ``chunk`` as a whole response)."""
-        response = self._response
+        response = self.response
         if not response.started:
             await self.send(b"" if chunk is None else chunk)
             return
@@ -287,7 +272,7 @@ class HTTPConnection(Request):
 
     async def close(self, callback: Callback | None = None) -> None:
         """End the response (empty when nothing was sent), then call ``callback``."""
-        response = self._response
+        response = self.response
         if not response.started:
             await self.send(None)
         elif not response.finished:
@@ -305,15 +290,15 @@ class HTTPConnection(Request):
             raise ValueError(f"redirect status must be a bool or a 3xx int, got {permanent!r}")
         # Checked before anything changes: a refused target leaves the response as it was.
         target = validate_header_value(location)
-        self._response.set_status(code)
-        self._response.set("location", [target])
+        self.response.set_status(code)
+        self.response.set("location", [target])
         await self.send(None)
 
     async def error(self, code: int) -> None:
         """Run the nearest error route for ``code`` (400-599)."""
         if not 400 <= code <= 599:
             raise ValueError(f"error() needs a status in 400-599, got {code}")
-        response = self._response
+        response = self.response
         response.set_status(code)
         if code == 408 or self._awaits_continue():
             # 408: we give up on this connection (RFC 9110 §15.5.9). Unread body
@@ -336,7 +321,7 @@ class HTTPConnection(Request):
     def _awaits_continue(self) -> bool:
         """Whether the client sent ``Expect: 100-continue`` and none of its body
         was asked for (the ASGI server sends ``100 Continue`` on the first read)."""
-        body = self._body
+        body = self.body_reader
         if body is not None and body.received:
             return False
         expect = self.headers.get("expect")
@@ -353,7 +338,7 @@ class HTTPConnection(Request):
         context = {**(imports or {}), "connection": self}
         result = engine.render(source, context)
         html = await result if inspect.isawaitable(result) else result
-        self._response.default("content-type", "text/html; charset=utf-8")
+        self.response.default("content-type", "text/html; charset=utf-8")
         await self.send(str(html))
 
     async def drain(self, location: Any, type: str | None = None, override: bool = False) -> None:
@@ -366,7 +351,7 @@ class HTTPConnection(Request):
 
     async def _receive_tracked(self) -> Message:
         message = await self._receive()
-        keeper = self._keeper
+        keeper = self.deadline
         if keeper is not None:
             keeper.touch()
         return message

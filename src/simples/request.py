@@ -6,8 +6,7 @@ at cookies never pays for parsing them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
 from .http.cookies import parse_cookies
@@ -16,7 +15,7 @@ from .http.multidict import MultiDict
 from .http.query import QueryLimitError, parse_query
 from .http.qvalues import accept_languages
 from .http.url import URL, split_host
-from .types import Message, Receive, Scope, Send
+from .types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from .router import Router
@@ -62,12 +61,6 @@ class RawRequest:
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
         self.receive = receive
-
-
-class ResponseSide(Protocol):
-    """What ``connection.response`` offers everywhere: the raw ASGI ``send``."""
-
-    def send(self, message: Message) -> Awaitable[None]: ...
 
 
 class RawResponse:
@@ -201,9 +194,6 @@ class Request:
     def request(self) -> RawRequest:
         return RawRequest(self.scope, self._receive)
 
-    @property
-    def response(self) -> ResponseSide:
-        return RawResponse(self._send)
 
     @property
     def url(self) -> URL:

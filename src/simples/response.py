@@ -70,14 +70,22 @@ class Response:
         "_send",
         "_state",
         "deadline",
+        "finished",
         "head_only",
         "headers",
+        "started",
         "status",
     )
 
     def __init__(self, send: Send, head_only: bool = False) -> None:
         self._send = send
         self._state = IDLE
+        # Mirrors of the state, read on every exchange: plain attributes are the
+        # cheapest reads there are. Only this class writes them (_move).
+        #: Whether the head has gone out (or the exchange was aborted).
+        self.started = False
+        #: Whether nothing more will be sent.
+        self.finished = False
         self._hooks: list[StartHook] | None = None
         self._encoder: Encoder | None = None
         #: HEAD: the head goes out as for GET, every body byte is dropped.
@@ -100,16 +108,6 @@ class Response:
         return self._state
 
     @property
-    def started(self) -> bool:
-        """Whether the head has gone out (or the exchange was aborted)."""
-        return self._state is not IDLE
-
-    @property
-    def finished(self) -> bool:
-        """Whether nothing more will be sent."""
-        return self._state is FINISHED or self._state is ABORTED
-
-    @property
     def encoder(self) -> Encoder | None:
         """What a start hook chose to transform streamed chunks with, if anything."""
         return self._encoder
@@ -117,10 +115,17 @@ class Response:
     def abort(self) -> None:
         """The exchange is broken (the client left, an error after the head): nothing
         more is sent."""
-        self._state = ABORTED
+        self._move(ABORTED)
+
+    def _move(self, state: str) -> None:
+        self._state = state
+        self.started = True
+        self.finished = state is not STREAMING
 
     def expect_idle(self) -> None:
-        if self._state is not IDLE:
+        """Raise ``ResponseStateError`` unless the head is still to be sent (callers
+        test ``started`` first: the common case costs no call)."""
+        if self.started:
             raise ResponseStateError(
                 "the response has already started: status, headers and cookies can no "
                 "longer change, and send()/error() cannot answer again"
@@ -129,7 +134,8 @@ class Response:
     # ---------------------------------------------------------------- changes
 
     def set_status(self, code: int) -> None:
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         self.status = code
 
     def get(self, name: str) -> str | list[str] | None:
@@ -146,28 +152,33 @@ class Response:
 
     def set(self, name: str, values: list[str]) -> None:
         """Replace the lines of ``name`` (lowercase, values already validated)."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         self.headers[name] = values
 
     def default(self, name: str, value: str) -> None:
         """Set ``name`` unless the response already has it."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         if name not in self.headers:
             self.headers[name] = [value]
 
     def append(self, name: str, value: str) -> None:
         """Add one more line (``set-cookie``)."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         self.headers.setdefault(name, []).append(value)
 
     def remove(self, *names: str) -> None:
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         for name in names:
             self.headers.pop(name, None)
 
     def vary(self, *tokens: str) -> None:
         """Add ``tokens`` to Vary unless listed there already (or Vary is ``*``)."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         current = self.headers.get("vary")
         for token in tokens:
             updated = with_token(current, token)
@@ -176,13 +187,15 @@ class Response:
 
     def set_encoder(self, encoder: Encoder) -> None:
         """For start hooks: transform every streamed chunk with ``encoder``."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         self._encoder = encoder
 
     def reset(self, status: int) -> None:
         """Start over as a plain answer with ``status``: no header lines, no hooks
         (used when even the error route could not answer)."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         self.status = status
         self.headers = {}
         self._hooks = None
@@ -192,7 +205,8 @@ class Response:
         """Run ``await hook(body)`` just before the head goes out (``None`` for a
         stream); it may change status and headers through this object and
         returns the body to send. Hooks run in registration order, all or none."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         hooks = self._hooks
         if hooks is None:
             self._hooks = [hook]
@@ -204,7 +218,8 @@ class Response:
     async def start(self, body: bytes | None) -> bytes | None:
         """Run the start hooks and send the head. ``body`` is the whole body, or
         ``None`` when a stream follows; the body to send is returned."""
-        self.expect_idle()
+        if self.started:
+            self.expect_idle()
         hooks = self._hooks
         if hooks is not None:
             body = await self._run_hooks(hooks, body)
@@ -222,7 +237,8 @@ class Response:
         elif body is not None:
             # kept in the headers (not added on the side) so logs can read it
             headers["content-length"] = [str(len(body))]
-        self._state = STREAMING
+        self._state = STREAMING  # _move, inlined on the hot path
+        self.started = True
         await self._transmit({"type": _START, "status": status, "headers": self.raw_headers()})
         return body
 
@@ -241,10 +257,16 @@ class Response:
             raise
         return body
 
-    async def respond(self, body: bytes) -> None:
-        """Send a whole response: the head, then ``body`` in one message."""
+    async def respond(self, body: bytes, content_type: str | None = None) -> None:
+        """Send a whole response: the head, then ``body`` in one message;
+        ``content_type`` unless the response has one."""
+        if content_type is not None and "content-type" not in self.headers:
+            if self.started:
+                self.expect_idle()
+            self.headers["content-type"] = [content_type]
         sent = await self.start(body)
-        self._state = FINISHED
+        self._state = FINISHED  # _move, inlined on the hot path
+        self.finished = True
         await self._transmit({"type": _BODY, "body": b"" if self.head_only else sent})
 
     async def respond_plain(self, status: int) -> None:
@@ -269,14 +291,14 @@ class Response:
         if self._state is not STREAMING:
             raise ResponseStateError(self._why_not("write a body chunk"))
         if not more:
-            self._state = FINISHED
+            self._move(FINISHED)
         await self._transmit({"type": _BODY, "body": chunk, "more_body": more})
 
     async def end(self) -> None:
         """Finish a streamed body (flushing the encoder)."""
         if self._state is not STREAMING:
             raise ResponseStateError(self._why_not("end the body"))
-        self._state = FINISHED
+        self._move(FINISHED)
         encoder = self._encoder
         tail = encoder(b"", True) if encoder is not None else b""
         await self._transmit(
@@ -288,7 +310,7 @@ class Response:
         ``http.response.pathsend`` extension)."""
         if self._state is not STREAMING:
             raise ResponseStateError(self._why_not("send a file"))
-        self._state = FINISHED
+        self._move(FINISHED)
         await self._transmit({"type": _PATHSEND, "path": path})
 
     async def send(self, message: Message) -> None:
@@ -300,12 +322,12 @@ class Response:
             if state is not IDLE:
                 raise ResponseStateError(self._why_not("send http.response.start"))
             self.status = int(message.get("status", 200))
-            self._state = STREAMING
+            self._move(STREAMING)
         elif kind in (_BODY, _PATHSEND):
             if state is not STREAMING:
                 raise ResponseStateError(self._why_not(f"send {kind}"))
             if kind == _PATHSEND or not message.get("more_body", False):
-                self._state = FINISHED
+                self._move(FINISHED)
         await self._transmit(message)
 
     def _why_not(self, action: str) -> str:

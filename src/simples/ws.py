@@ -37,7 +37,7 @@ from .encode import dumps_json
 from .errors import HTTPError, reason_phrase
 from .feature import is_on
 from .http.headers import validate_header_name, validate_header_value
-from .request import Request
+from .request import RawResponse, Request
 from .types import Message as ASGIMessage
 from .types import Receive, Scope, Send
 
@@ -276,6 +276,11 @@ class WebSocketConnection(Request):
     def __repr__(self) -> str:
         states = ("connecting", "open", "closing", "closed", "refused")
         return f"<WebSocketConnection {self.path} {states[self._state]}>"
+
+    @property
+    def response(self) -> RawResponse:
+        """The raw ASGI side of the socket, for third-party code: ``response.send``."""
+        return RawResponse(self._send)
 
     # ------------------------------------------------------------------ state
 
