@@ -84,16 +84,16 @@ class Outbox:
         "_name",
         "_on_lost",
         "_on_too_slow",
-        "_queue",
         "_queued",
         "_send",
         "_writer",
-        "_writing",
         "accepting",
         "limit",
+        "queue",
         "sending",
         "timeout",
         "writable",
+        "writing",
     )
 
     def __init__(
@@ -110,11 +110,12 @@ class Outbox:
         self._on_lost = lost
         self._on_too_slow = too_slow
         self._closed_error = closed_error
-        self._queue: deque[_Frame] = deque()
+        #: the frames waiting: (message, bytes counted, the handler's waiter or None)
+        self.queue: deque[_Frame] = deque()
         self._queued = 0
-        # _writing: a writer (a task of its own or a batch) is in charge of the
-        # queue; _writer: the task inside flush() for this outbox right now.
-        self._writing = False
+        #: a writer (a task of its own or a batch) is in charge of the queue
+        self.writing = False
+        # the task inside flush() for this outbox right now
         self._writer: asyncio.Task[Any] | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         #: broadcast frames are taken (before the handshake and while open)
@@ -127,7 +128,7 @@ class Outbox:
         self.timeout = SEND_TIMEOUT
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     @property
     def queued(self) -> int:
@@ -141,7 +142,7 @@ class Outbox:
     @property
     def busy(self) -> bool:
         """Whether a frame sent now has to queue behind others."""
-        return self.sending or self._writing or bool(self._queue)
+        return self.sending or self.writing or bool(self.queue)
 
     # -------------------------------------------------------------- queueing
 
@@ -161,14 +162,14 @@ class Outbox:
             # not accepted yet: frames wait for the handshake, up to the hard limit
             return False
         self._queued = queued
-        self._queue.append((message, size + FRAME_COST, None))
+        self.queue.append((message, size + FRAME_COST, None))
         if not self.writable:
             return False
-        if not self._writing and not self.sending:
+        if not self.writing and not self.sending:
             if idle is None:
                 self.start_writer()
             else:
-                self._writing = True
+                self.writing = True
                 idle.append(self)
         return self._queued > self.limit
 
@@ -176,20 +177,20 @@ class Outbox:
         """Queue a frame of the handler's behind the waiting ones and wait until
         it is written (``WebSocketClosed`` if the socket goes first)."""
         waiter = asyncio.get_running_loop().create_future()
-        self._queue.append((message, 0, waiter))
-        if not self._writing and not self.sending:
+        self.queue.append((message, 0, waiter))
+        if not self.writing and not self.sending:
             self.start_writer()
         await waiter
 
     def open(self) -> None:
         """The handshake completed: write what waited for it."""
         self.writable = True
-        if self._queue and not self._writing:
+        if self.queue and not self.writing:
             self.start_writer()
 
     def resume(self) -> None:
         """A direct send finished: write what queued up meanwhile."""
-        if self._queue and not self._writing and self.writable:
+        if self.queue and not self.writing and self.writable:
             self.start_writer()
 
     def too_slow(self) -> None:
@@ -212,13 +213,13 @@ class Outbox:
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
         self._writer = None
-        self._writing = False
-        if self._queue:
+        self.writing = False
+        if self.queue:
             closed = self._closed_error()
-            for _, _, waiter in self._queue:
+            for _, _, waiter in self.queue:
                 if waiter is not None and not waiter.done():
                     waiter.set_exception(closed)
-            self._queue.clear()
+            self.queue.clear()
         self._queued = 0
         self._wake_drained()
 
@@ -232,13 +233,13 @@ class Outbox:
 
     def start_writer(self) -> None:
         """Give the queue a task of its own."""
-        self._writing = True
+        self.writing = True
         start_task(asyncio.get_running_loop(), self._write_alone())
 
     def hand_over(self) -> None:
         """A batch left this outbox to itself: start its own writer, if it still
         has one to wait for."""
-        if self._writing and self._writer is None:
+        if self.writing and self._writer is None:
             start_task(asyncio.get_running_loop(), self._write_alone())
 
     async def _write_alone(self) -> None:
@@ -250,10 +251,10 @@ class Outbox:
         """Write the queue until it is empty; ``task`` is the one running this
         (so that ``drop`` can cancel it). Does nothing if the outbox was dropped
         or another task writes it."""
-        if not self._writing or self._writer is not None:
+        if not self.writing or self._writer is not None:
             return
         self._writer = task
-        queue = self._queue
+        queue = self.queue
         waiter: asyncio.Future[None] | None = None
         try:
             while queue:
@@ -287,7 +288,7 @@ class Outbox:
             # drop() may have replaced the writer meanwhile: leave its successor be
             if self._writer is task:
                 self._writer = None
-                self._writing = False
+                self.writing = False
 
 
 class _Batch:
