@@ -128,6 +128,15 @@ class Request:
             self._host = host
         self._url = None
 
+    def adopt(self, other: Request) -> None:
+        """Take over what the application attached to ``other`` (route, params,
+        session, and the same ``data`` dict): a WebSocket handshake refused
+        through an HTTP error route keeps what its middlewares found."""
+        self.params = other.params
+        self.route = other.route
+        self.session = other.session
+        self._data = other.data
+
     @property
     def headers(self) -> Headers:
         headers = self._headers

@@ -801,6 +801,18 @@ class SessionFeature(Feature):
         connection.session = session
         connection.on_start(partial(_commit, connection, state, session))
 
+    async def attach_ws(self, ws: Any, state: SessionManager) -> bool:
+        # Saved when the handshake is accepted (the cookie goes with the 101) and
+        # once more when the socket closes (see WebSocketConnection).
+        try:
+            session = await state.load(ws.cookies.get(state.cookie))
+        except StoreUnavailable as exc:
+            logger.error("session store unavailable, WebSocket refused with 503: %s", exc)
+            await ws.refuse(503)
+            return False
+        ws.use_sessions(session, state)
+        return True
+
 
 FEATURE = SessionFeature()
 

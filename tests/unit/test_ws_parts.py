@@ -1,11 +1,13 @@
 """WebSocket pieces on their own: close-code rules, frame encoding, the ASGI
-handshake on a server without ``websocket.http.response``, broker wiring, and
-the Redis subscriber's heartbeat against a frozen Redis."""
+handshake on a server without ``websocket.http.response``, broker wiring, the
+Redis subscriber's heartbeat against a frozen Redis, task start, and a
+socket's outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,12 +20,14 @@ from simples import WebSocketConnection
 from simples.ws import (
     Broker,
     LocalBroker,
+    Outbox,
     RedisBroker,
-    _start_eagerly,
+    WebSocketClosed,
     check_close,
     encode_frame,
     hub_of,
 )
+from simples.ws.outbox import start_task, write_all
 
 
 @pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1008, 1009, 1011, 1013, 1014, 3000, 4999])
@@ -273,24 +277,29 @@ async def wait_until(condition: Any, seconds: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-# ------------------------------------------------- eager start of writer coroutines
+# ----------------------------------------- start_task: eager on 3.12+, plain on 3.11
+
+EAGER = sys.version_info >= (3, 12)
 
 
-def test_eager_start_finishes_without_a_task_when_nothing_waits() -> None:
-    async def scenario() -> tuple[object, list[str]]:
+def test_start_task_runs_at_once_on_312_and_next_turn_on_311() -> None:
+    async def scenario() -> tuple[bool, list[str]]:
         steps: list[str] = []
 
         async def quick() -> None:
             steps.append("ran")
 
-        task = _start_eagerly(quick())
+        task = start_task(asyncio.get_running_loop(), quick())
         steps.append("after")
-        return task, steps
+        done_at_once = task.done()
+        await task
+        return done_at_once, steps
 
-    assert asyncio.run(scenario()) == (None, ["ran", "after"])
+    expected = ["ran", "after"] if EAGER else ["after", "ran"]
+    assert asyncio.run(scenario()) == (EAGER, expected)
 
 
-def test_eager_start_hands_a_waiting_coroutine_to_a_task() -> None:
+def test_start_task_keeps_a_waiting_coroutine_going() -> None:
     async def scenario() -> list[str]:
         steps: list[str] = []
         event = asyncio.Event()
@@ -303,8 +312,7 @@ def test_eager_start_hands_a_waiting_coroutine_to_a_task() -> None:
             await asyncio.sleep(0.01)
             steps.append("finished")
 
-        task = _start_eagerly(slow())
-        assert task is not None
+        task = start_task(asyncio.get_running_loop(), slow())
         steps.append("returned")
         await asyncio.sleep(0.02)
         assert not task.done()
@@ -312,7 +320,8 @@ def test_eager_start_hands_a_waiting_coroutine_to_a_task() -> None:
         await asyncio.wait_for(task, 2)
         return steps
 
-    assert asyncio.run(scenario()) == ["first step", "returned", "woken", "finished"]
+    first = ["first step", "returned"] if EAGER else ["returned", "first step"]
+    assert asyncio.run(scenario()) == [*first, "woken", "finished"]
 
 
 def test_cancelling_the_task_reaches_the_coroutine() -> None:
@@ -328,8 +337,7 @@ def test_cancelling_the_task_reaches_the_coroutine() -> None:
             finally:
                 steps.append("cleaned up")
 
-        task = _start_eagerly(waits_forever())
-        assert task is not None
+        task = start_task(asyncio.get_running_loop(), waits_forever())
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -339,21 +347,180 @@ def test_cancelling_the_task_reaches_the_coroutine() -> None:
     assert asyncio.run(scenario()) == ["cancelled inside", "cleaned up"]
 
 
-def test_a_failing_future_raises_inside_the_coroutine() -> None:
+# -------------------------------------------------------------------- the outbox
+
+
+class Wire:
+    """An ASGI ``send`` that records frames; ``stuck`` sockets wait until released."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.sent: list[Any] = []
+        self.gate: asyncio.Event | None = asyncio.Event() if stuck else None
+        self.fail: BaseException | None = None
+
+    async def send(self, message: Any) -> None:
+        if self.fail is not None:
+            raise self.fail
+        if self.gate is not None:
+            await self.gate.wait()
+        self.sent.append(message)
+
+
+def outbox_for(wire: Wire, events: list[str] | None = None) -> Outbox:
+    log = events if events is not None else []
+    outbox = Outbox(
+        wire.send, "/test",
+        lost=lambda: log.append("lost"),
+        too_slow=lambda: log.append("too slow"),
+        closed_error=lambda: WebSocketClosed(1001, "gone"),
+    )  # fmt: skip
+    outbox.writable = True
+    return outbox
+
+
+def frame(text: str) -> dict[str, Any]:
+    return {"type": "websocket.send", "text": text}
+
+
+def test_outbox_writes_posted_frames_in_order() -> None:
+    async def scenario() -> list[Any]:
+        wire = Wire()
+        outbox = outbox_for(wire)
+        assert not outbox.post(frame("a"), 1)
+        assert not outbox.post(frame("b"), 1)
+        await asyncio.sleep(0.01)
+        assert not outbox.busy
+        assert outbox.queued == 0
+        return wire.sent
+
+    assert asyncio.run(scenario()) == [frame("a"), frame("b")]
+
+
+def test_outbox_waits_for_the_handshake() -> None:
+    async def scenario() -> list[Any]:
+        wire = Wire()
+        outbox = outbox_for(wire)
+        outbox.writable = False  # connecting
+        outbox.post(frame("early"), 5)
+        await asyncio.sleep(0.01)
+        assert wire.sent == []
+        outbox.open()
+        await asyncio.sleep(0.01)
+        return wire.sent
+
+    assert asyncio.run(scenario()) == [frame("early")]
+
+
+def test_outbox_congestion_and_hard_limit() -> None:
     async def scenario() -> list[str]:
-        steps: list[str] = []
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        events: list[str] = []
+        wire = Wire(stuck=True)
+        outbox = outbox_for(wire, events)
+        outbox.limit = 1000
+        # on 3.12+ the writer takes the first frame at once and waits with it
+        assert not outbox.post(frame("x"), 500)
+        outbox.post(frame("y"), 500)
+        assert outbox.post(frame("z"), 500)  # at least 2 x (500 + 64) > 1000 waiting
+        assert outbox.congested
+        drained = outbox.wait_drained()
+        outbox.post(frame("big"), 5000)  # past 4 x the limit: closed at once
+        assert events == ["too slow"]
+        assert wire.gate is not None
+        wire.gate.set()
+        await asyncio.wait_for(drained, 2)
+        return events
 
-        async def fails() -> None:
-            try:
-                await future
-            except KeyError:
-                steps.append("saw the error")
+    assert asyncio.run(scenario()) == ["too slow"]
 
-        task = _start_eagerly(fails())
-        assert task is not None
-        future.set_exception(KeyError("x"))
-        await asyncio.wait_for(task, 2)
-        return steps
 
-    assert asyncio.run(scenario()) == ["saw the error"]
+def test_outbox_put_waits_behind_broadcast_frames_and_drop_fails_it() -> None:
+    async def scenario() -> None:
+        wire = Wire(stuck=True)
+        outbox = outbox_for(wire)
+        outbox.post(frame("broadcast"), 9)
+        put = asyncio.ensure_future(outbox.put(frame("own")))
+        await asyncio.sleep(0.01)
+        assert not put.done()
+        outbox.drop()
+        with pytest.raises(WebSocketClosed) as caught:
+            await put
+        assert (caught.value.code, caught.value.reason) == (1001, "gone")
+        assert not outbox.busy
+        assert not outbox.accepting
+        assert not outbox.post(frame("late"), 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_send_reports_the_socket_lost() -> None:
+    async def scenario() -> list[str]:
+        events: list[str] = []
+        wire = Wire()
+        wire.fail = OSError("gone")
+        outbox = outbox_for(wire, events)
+        outbox.post(frame("x"), 1)
+        await asyncio.sleep(0.01)
+        return events
+
+    assert asyncio.run(scenario()) == ["lost"]
+
+
+def test_a_broadcast_writes_idle_sockets_in_one_task() -> None:
+    async def scenario() -> None:
+        wires = [Wire() for _ in range(5)]
+        outboxes = [outbox_for(wire) for wire in wires]
+        idle: list[Outbox] = []
+        for outbox in outboxes:
+            outbox.post(frame("all"), 3, idle)
+        assert idle == outboxes
+        before = len(asyncio.all_tasks())
+        write_all(idle)
+        # at most the one batch task, never one per socket
+        assert len(asyncio.all_tasks()) - before <= 1
+        if EAGER:
+            assert all(wire.sent == [frame("all")] for wire in wires)
+        await asyncio.sleep(0)
+        assert all(wire.sent == [frame("all")] for wire in wires)
+        assert not any(outbox.busy for outbox in outboxes)
+
+    asyncio.run(scenario())
+
+
+def test_a_stuck_socket_does_not_hold_up_the_batch() -> None:
+    async def scenario() -> None:
+        wires = [Wire(), Wire(stuck=True), Wire(), Wire()]
+        outboxes = [outbox_for(wire) for wire in wires]
+        idle: list[Outbox] = []
+        for outbox in outboxes:
+            outbox.post(frame("all"), 3, idle)
+        write_all(idle)
+        await asyncio.sleep(0.01)
+        assert [len(wire.sent) for wire in wires] == [1, 0, 1, 1]
+        # the others take new frames on writers of their own meanwhile
+        outboxes[3].post(frame("more"), 4)
+        await asyncio.sleep(0.01)
+        assert wires[3].sent == [frame("all"), frame("more")]
+        assert outboxes[1].busy
+        assert wires[1].gate is not None
+        wires[1].gate.set()
+        await asyncio.sleep(0.01)
+        assert wires[1].sent == [frame("all")]
+        assert not outboxes[1].busy
+
+    asyncio.run(scenario())
+
+
+def test_dropping_a_stuck_socket_in_a_batch_spares_the_others() -> None:
+    async def scenario() -> None:
+        wires = [Wire(stuck=True), Wire(), Wire()]
+        outboxes = [outbox_for(wire) for wire in wires]
+        idle: list[Outbox] = []
+        for outbox in outboxes:
+            outbox.post(frame("all"), 3, idle)
+        write_all(idle)
+        await asyncio.sleep(0)
+        outboxes[0].drop()  # cancels the batch task, now writing only this one
+        await asyncio.sleep(0.01)
+        assert [len(wire.sent) for wire in wires] == [0, 1, 1]
+
+    asyncio.run(scenario())
