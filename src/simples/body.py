@@ -32,7 +32,7 @@ from simples.errors import HTTPError
 from simples.http.multidict import MultiDict
 from simples.limits import LIMITS
 from simples.timers import BodyDeadline
-from simples.types import Receive
+from simples.types import Message, Receive
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -517,6 +517,12 @@ class Body:
         """Delete the temporary files of uploads. Safe to call more than once."""
         if self._watch is not None:
             self._watch.stop()
+        # The exchange is over (it calls this when it ends): let go of the
+        # server's receive. Held here it keeps the connection that holds this
+        # body alive in a reference cycle until the garbage collector runs, and
+        # granian goes on reading an unread body (after a 408 or a 413) for as
+        # long as its receive is alive, whatever the Connection: close said.
+        self._receive = _ended
         if not self._uploads:
             return
         # Cleared in place: a parse still running holds this same list.
@@ -795,6 +801,10 @@ class _Stream:
             body._state = _CONSUMED
             raise StopAsyncIteration
         return chunk
+
+
+async def _ended() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _discard_all(uploads: list[UploadedFile]) -> None:

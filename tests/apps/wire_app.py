@@ -60,6 +60,24 @@ for path in ("/a", "/smuggled", "/upload"):
     server.get(path, body)
 
 
+@server.post("/small")
+async def small(connection: HTTPConnection) -> str:
+    reached.append(connection.path)
+    return str(len(await connection.body(limit=1000)))
+
+
+@server.get("/single/:name")
+async def single(connection: HTTPConnection) -> str:
+    reached.append(connection.path)
+    return connection.params["name"]
+
+
+# a total bound on the body, without a rate: /total/upload
+total = server.router("/total")
+total.limits(body_timeout=2, body_min_rate=0, body_deadline=2)
+total.post("/upload", body)
+
+
 @server.post("/stream")
 async def stream(connection: HTTPConnection) -> str:
     reached.append(connection.path)
