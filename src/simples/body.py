@@ -31,8 +31,8 @@ from urllib.parse import unquote_to_bytes
 from simples.errors import HTTPError
 from simples.http.multidict import MultiDict
 from simples.limits import LIMITS
-from simples.timers import TaskDeadline
-from simples.types import Receive
+from simples.timers import BodyDeadline
+from simples.types import Message, Receive
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -428,7 +428,7 @@ class Body:
         self._max = 0
         self._raw = 0
         self._size = 0
-        self._watch: TaskDeadline | _NoDeadline | None = None
+        self._watch: BodyDeadline | _NoDeadline | None = None
 
     def __await__(self) -> Generator[Any, None, bytes]:
         return self.buffer().__await__()
@@ -517,6 +517,12 @@ class Body:
         """Delete the temporary files of uploads. Safe to call more than once."""
         if self._watch is not None:
             self._watch.stop()
+        # The exchange is over (it calls this when it ends): let go of the
+        # server's receive. Held here it keeps the connection that holds this
+        # body alive in a reference cycle until the garbage collector runs, and
+        # granian goes on reading an unread body (after a 408 or a 413) for as
+        # long as its receive is alive, whatever the Connection: close said.
+        self._receive = _ended
         if not self._uploads:
             return
         # Cleared in place: a parse still running holds this same list.
@@ -603,20 +609,16 @@ class Body:
                 return None
             watch = self._watch
             if watch is None:
-                idle = self._limits.get("body_timeout", DEFAULT_LIMITS["body_timeout"])
-                # Only time spent waiting for the client counts: the deadline is
-                # paused while the handler works on a chunk.
-                watch = self._watch = TaskDeadline(idle) if idle else _NO_WATCH
-            watch.paused = False
+                watch = self._watch = self._deadline()
+            watch.resume()
             try:
                 message = await self._receive()
             except asyncio.CancelledError:
                 if watch.withdraw():
-                    raise HTTPError(408, f"no body bytes for {watch.idle:g} s") from None
+                    raise HTTPError(408, watch.reason) from None
                 raise
             finally:
-                watch.paused = True
-                watch.touch()
+                watch.pause()
             kind = message["type"]
             if kind == "http.request":
                 data: bytes = message.get("body", b"")
@@ -624,6 +626,7 @@ class Body:
                     self._eof = True
                 if not data:
                     continue
+                watch.received += len(data)
                 if inflater is None:
                     self._count(len(data))
                     return data
@@ -637,6 +640,20 @@ class Body:
                 raise ClientDisconnect()
             else:
                 raise RuntimeError(f"unexpected ASGI message while reading the body: {kind!r}")
+
+    def _deadline(self) -> BodyDeadline | _NoDeadline:
+        """The time bounds of the body (limits ``body_timeout``, ``body_min_rate``
+        after ``body_grace``, ``body_deadline``). Only time spent waiting for
+        the client counts: the deadline is paused while the handler works on a
+        chunk."""
+        idle = self._limit_of("body_timeout")
+        rate = self._limit_of("body_min_rate")
+        total = self._limit_of("body_deadline")
+        if not (idle or rate or total):
+            return _NoDeadline()
+        return BodyDeadline(
+            idle or math.inf, min_rate=rate, grace=self._limit_of("body_grace"), total=total
+        )
 
     def _count(self, n: int) -> None:
         self._size += n
@@ -691,25 +708,26 @@ class Body:
 
 
 class _NoDeadline:
-    """Stands in for a deadline when ``body_timeout`` is 0 (wait forever)."""
+    """Stands in for a deadline when every time bound of the body is 0 (wait forever)."""
 
-    __slots__ = ("paused",)
-    idle = 0.0
+    __slots__ = ("received",)
+    reason = ""
 
     def __init__(self) -> None:
-        self.paused = False
+        self.received = 0
 
     def withdraw(self) -> bool:
         return False
 
-    def touch(self) -> None:
+    def resume(self) -> None:
+        pass
+
+    def pause(self) -> None:
         pass
 
     def stop(self) -> None:
         pass
 
-
-_NO_WATCH = _NoDeadline()
 
 
 def request_body(
@@ -783,6 +801,10 @@ class _Stream:
             body._state = _CONSUMED
             raise StopAsyncIteration
         return chunk
+
+
+async def _ended() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _discard_all(uploads: list[UploadedFile]) -> None:

@@ -7,11 +7,12 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from .engines import uvicorn_options
+from .engines import granian_options, uvicorn_options
 
 
-def _check_target(target: str) -> None:
+def _check_target(target: str) -> Any:
     # Fail here with a clear message rather than deep inside the server's import.
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
@@ -23,6 +24,7 @@ def _check_target(target: str) -> None:
         raise SystemExit(f"simples run: cannot import {module_name!r}: {exc}") from exc
     if not hasattr(module, attribute):
         raise SystemExit(f"simples run: {module_name!r} has no attribute {attribute!r}")
+    return getattr(module, attribute)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--reload", action="store_true", help="restart when files change (watchfiles)")
     run.add_argument("--workers", type=int, default=1, help="worker processes")
     run.add_argument("--engine", choices=("uvicorn", "granian"), default="uvicorn")
+    run.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="uvicorn's HTTP/1.1 parser (auto: httptools when installed, else h11)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -43,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reload:
         # read by simples.Jinja in the reloaded children: templates reload too
         os.environ["SIMPLES_RELOAD"] = "1"
-    _check_target(args.target)
+    app = _check_target(args.target)
     if args.engine == "granian":
+        if args.http != "auto":
+            parser.error("--http picks uvicorn's parser; granian has its own")
         from granian.constants import Interfaces
         from granian.server import Server as Granian
 
@@ -55,11 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             interface=Interfaces.ASGI,
             workers=args.workers,
             reload=args.reload,
+            **granian_options(app),
         ).serve()
         return 0
     import uvicorn
 
-    options = uvicorn_options()
+    # the workers import the app again and read its header_timeout themselves
+    options = uvicorn_options(http=args.http)
     options.update(host=args.host, port=args.port, lifespan="on")
     if args.reload:
         options.update(reload=True, reload_dirs=[os.getcwd()])

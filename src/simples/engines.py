@@ -22,9 +22,16 @@ WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = 20.0
 
 
-def uvicorn_options(listener: Listener | None = None) -> dict[str, Any]:
-    """The settings every uvicorn we start gets (``listen``, ``start``, the CLI)."""
+def uvicorn_options(listener: Listener | None = None, http: str = "auto") -> dict[str, Any]:
+    """The settings every uvicorn we start gets (``listen``, ``start``, the CLI).
+
+    ``http`` picks the parser: ``"auto"`` (httptools when installed, else h11),
+    ``"httptools"`` or ``"h11"``; either comes with the head deadline of
+    ``simples.wire``."""
+    from .wire import protocol
+
     options: dict[str, Any] = {
+        "http": protocol(http),
         "proxy_headers": False,
         "server_header": False,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
@@ -44,7 +51,7 @@ def uvicorn_options(listener: Listener | None = None) -> dict[str, Any]:
     return options
 
 
-def uvicorn_server(app: Server, listener: Listener, *, lifespan: bool) -> Any:
+def uvicorn_server(app: Server, listener: Listener, *, lifespan: bool, http: str = "auto") -> Any:
     import uvicorn
 
     class EmbeddedServer(uvicorn.Server):
@@ -53,7 +60,8 @@ def uvicorn_server(app: Server, listener: Listener, *, lifespan: bool) -> Any:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    config = uvicorn.Config(app, lifespan="on" if lifespan else "off", **uvicorn_options(listener))
+    options = uvicorn_options(listener, http)
+    config = uvicorn.Config(app, lifespan="on" if lifespan else "off", **options)
     return EmbeddedServer(config)
 
 
@@ -67,6 +75,21 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def granian_options(app: Any) -> dict[str, Any]:
+    """What every granian we start gets: the head deadline of ``app``'s limits
+    (granian's ``header_read_timeout``, 30 s by default there; 0 turns ours off
+    and leaves granian's)."""
+    from .limits import LIMITS
+
+    limits = getattr(getattr(app, "settings", None), "limits", None) or LIMITS
+    seconds = limits["header_timeout"]
+    if not seconds:
+        return {}
+    from granian.http import HTTP1Settings
+
+    return {"http1_settings": HTTP1Settings(header_read_timeout=int(seconds * 1000))}
+
+
 def serve_granian(app: Server, listener: Listener) -> None:
     """Serve ``app`` on granian in this process until Ctrl-C / SIGTERM."""
     from granian.constants import Interfaces, Loops
@@ -78,6 +101,7 @@ def serve_granian(app: Server, listener: Listener) -> None:
         "interface": Interfaces.ASGI,
         "loop": Loops.auto,
         "workers": 1,
+        **granian_options(app),
     }
     if listener.https:
         from pathlib import Path

@@ -42,6 +42,27 @@ LIMITS: Final[dict[str, int]] = {
     # Seconds a client may leave the body idle mid-way; then 408 and close
     # (0 = wait forever). The ASGI servers have no such timeout.
     "body_timeout": 30,
+    # Bytes per second a body must average, counted from its first read, once
+    # ``body_grace`` seconds of waiting for it have passed; slower is 408 and
+    # close (0 = off). Only time spent waiting for the client counts, not time
+    # the handler spends on a chunk. 1 KiB/s is far below any real link (a
+    # 100 MiB upload at 1 KiB/s takes 28 hours; a poor mobile uplink does
+    # 50 KiB/s or more), yet it cuts a body trickled a few bytes at a time,
+    # which ``body_timeout`` alone never does (each byte resets it).
+    "body_min_rate": KiB,
+    # Seconds of a body before ``body_min_rate`` applies: slow starts (TCP slow
+    # start, a phone waking its radio) are not cut.
+    "body_grace": 10,
+    # Seconds a whole body may take, waiting time only (0 = no total bound:
+    # the rate above already bounds what a slow client costs per byte).
+    "body_deadline": 0,
+    # Seconds a client has to send a complete request head, from the moment
+    # its connection is made or its previous response is complete; then the
+    # connection is closed (0 = off). Applied by the server simples starts
+    # (``listen()``, ``start()``, ``simples run``), read from the served app's
+    # own limits (a head is not routed yet). uvicorn has no such timeout;
+    # granian gets it as its ``header_read_timeout``.
+    "header_timeout": 10,
 }
 
 

@@ -30,6 +30,55 @@ logger = logging.getLogger("simples")
 _known_hosts: dict[bytes, str] = {}
 
 
+# Request fields locate() looks at: Host and Cookie, and the ones that must come
+# once and frame the request or are read as one value (_sound() checks them).
+_SINGLE = frozenset(
+    {
+        b"content-length",
+        b"content-type",
+        b"range",
+        b"if-range",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"origin",
+    }
+)
+_WATCHED = _SINGLE | {b"host", b"cookie", b"transfer-encoding"}
+
+
+def _sound(fields: list[tuple[bytes, bytes]], version: str | None) -> bool:
+    """Whether the framing fields and single-valued fields of a request head
+    are unambiguous (RFC 9112 §6.1, §6.3; RFC 9110 §5.3, §8.6).
+
+    Refused: a field of ``_SINGLE`` that comes twice, a Content-Length that is
+    not one number, Transfer-Encoding beside Content-Length or in HTTP/1.0, and
+    a Transfer-Encoding whose last coding is not ``chunked`` or that applies
+    chunked twice. Servers disagree on such heads (one follows the length, the
+    next hop the chunks; one takes the first Host, another the last): the
+    bytes after the body would be read as another request. The server closes
+    the connection after the 400 (``connection: close``)."""
+    seen: set[bytes] = set()
+    codings: list[bytes] = []
+    length = False
+    for name, value in fields:
+        if name == b"transfer-encoding":
+            codings.extend(c.strip(b" \t").lower() for c in value.split(b","))
+            continue
+        if name in seen:
+            return False
+        seen.add(name)
+        if name == b"content-length":
+            if not value.strip(b" \t").isdigit():
+                return False
+            length = True
+    if codings:
+        if length or version == "1.0" or codings[-1] != b"chunked":
+            return False
+        if codings.count(b"chunked") != 1 or not all(codings):
+            return False
+    return True
+
+
 class Listener:
     """Where a server accepts connections: ``listen()`` makes the first, ``mirror()`` more."""
 
@@ -173,14 +222,24 @@ class Server(Router):
             return 431
         header_size = limits["header_size"]
         host: bytes | None = None
+        framing: list[tuple[bytes, bytes]] | None = None
         for name, value in headers:
             if len(value) > header_size:
                 return 431
-            if name == b"host":
-                if host is None:
+            if name in _WATCHED:
+                if name == b"host":
+                    if host is not None:
+                        return 400  # RFC 9112 §3.2: more than one Host
                     host = value
-            elif name == b"cookie" and len(value) > limits["cookie_size"]:
-                return 431
+                elif name == b"cookie":
+                    if len(value) > limits["cookie_size"]:
+                        return 431
+                elif framing is None:
+                    framing = [(name, value)]
+                else:
+                    framing.append((name, value))
+        if framing is not None and not _sound(framing, scope.get("http_version")):
+            return 400
         if host is None:
             if scope.get("http_version") != "1.0":
                 return 400
@@ -237,9 +296,15 @@ class Server(Router):
         hostname: str = "127.0.0.1",
         https: dict[str, str] | None = None,
         engine: str = "uvicorn",
+        http: str = "auto",
     ) -> None:
-        """Serve until Ctrl-C or SIGTERM, then shut down gracefully."""
+        """Serve until Ctrl-C or SIGTERM, then shut down gracefully.
+
+        ``http`` picks uvicorn's parser: ``"auto"`` (httptools when installed,
+        else h11), ``"httptools"`` or ``"h11"``; granian has its own."""
         if engine == "granian":
+            if http != "auto":
+                raise ValueError("http= picks uvicorn's parser; granian has its own")
             from .engines import serve_granian
 
             serve_granian(self, Listener(port, hostname, https or self.https))
@@ -250,12 +315,12 @@ class Server(Router):
 
         loop = new_event_loop()
         try:
-            loop.run_until_complete(self._serve_until_signal(port, hostname, https))
+            loop.run_until_complete(self._serve_until_signal(port, hostname, https, http))
         finally:
             loop.close()
 
     async def _serve_until_signal(
-        self, port: int, hostname: str, https: dict[str, str] | None
+        self, port: int, hostname: str, https: dict[str, str] | None, http: str = "auto"
     ) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -264,7 +329,7 @@ class Server(Router):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._signalled, stop)
         try:
-            await self.start(port, hostname, https)
+            await self.start(port, hostname, https, http=http)
             await stop.wait()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -279,10 +344,18 @@ class Server(Router):
         stop.set()
 
     async def start(
-        self, port: int = 8000, hostname: str = "127.0.0.1", https: dict[str, str] | None = None
+        self,
+        port: int = 8000,
+        hostname: str = "127.0.0.1",
+        https: dict[str, str] | None = None,
+        http: str = "auto",
     ) -> list[tuple[str, int]]:
-        """Start serving without blocking; returns the bound (host, port) addresses."""
+        """Start serving without blocking; returns the bound (host, port) addresses.
+        ``http``: uvicorn's parser, ``"auto"``, ``"httptools"`` or ``"h11"``."""
         from .engines import uvicorn_server
+        from .wire import protocol
+
+        protocol(http)  # a bad name fails before anything is bound
 
         if self._running:
             raise RuntimeError("the server is already running")
@@ -291,7 +364,7 @@ class Server(Router):
         self.addresses = [sock.getsockname()[:2] for sock in sockets]
         mute_aborts()
         for index, (listener, sock) in enumerate(zip(listeners, sockets, strict=True)):
-            server = uvicorn_server(self, listener, lifespan=index == 0)
+            server = uvicorn_server(self, listener, lifespan=index == 0, http=http)
             self._running.append(server)
             self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
         for server, task in zip(self._running, self._tasks, strict=True):

@@ -100,3 +100,98 @@ class TaskDeadline(IdleDeadline):
         # Another cancellation (a server shutdown) may be pending as well: then
         # the count stays above zero and that one wins.
         return self._task.uncancel() == 0
+
+
+class BodyDeadline(TaskDeadline):
+    """The body reader's deadline: an idle timeout, a minimum average rate and
+    a total bound, in the one lazily re-armed timer of :class:`IdleDeadline`.
+
+    Only time spent waiting for the client counts (``resume()`` before a
+    ``receive()``, ``pause()`` after it): a handler slow with a chunk does not
+    lower the client's rate. ``received`` is added to by the reader (bytes off
+    the wire). Per chunk: two clock reads and an addition, no timer call.
+
+    * ``idle``: seconds without a byte (``inf`` = off);
+    * ``min_rate``: bytes per second averaged over the waiting time, checked
+      once ``grace`` seconds of it passed (0 = off);
+    * ``total``: seconds of waiting for the whole body (0 = off).
+
+    ``reason`` says which bound was missed once it expired."""
+
+    __slots__ = ("_since", "grace", "min_rate", "reason", "received", "total", "waited")
+
+    def __init__(
+        self, idle: float, *, min_rate: float = 0, grace: float = 0, total: float = 0
+    ) -> None:
+        self.min_rate = float(min_rate)
+        self.grace = float(grace)
+        self.total = float(total)
+        self.received = 0
+        self.waited = 0.0
+        self.reason = ""
+        self._task = asyncio.current_task()
+        # not IdleDeadline.__init__: its first timer would be at `idle`, which
+        # may be off (inf) here while the rate or the total bound applies
+        self.idle = float(idle)
+        if not self.idle > 0:
+            raise ValueError(f"an idle timeout is a positive number of seconds, got {idle!r}")
+        self.expired = False
+        self.paused = True
+        self._expire = self._cancel
+        self._loop = asyncio.get_running_loop()
+        self._last = self._since = self._loop.time()
+        self._handle = self._loop.call_at(self._last + self._next_in(0.0), self._check)
+
+    def resume(self) -> None:
+        """The reader waits for the client from now on."""
+        self._last = self._since = self._loop.time()
+        self.paused = False
+
+    def pause(self) -> None:
+        """The client delivered (or the wait ended): its clock stops."""
+        now = self._loop.time()
+        if not self.paused:
+            self.waited += now - self._since
+            self.paused = True
+        self._last = now
+
+    def _next_in(self, waited: float) -> float:
+        """Seconds of waiting from ``waited`` on before a bound can be missed."""
+        step = self.idle
+        if self.total:
+            step = min(step, self.total - waited)
+        rate = self.min_rate
+        if rate:
+            if waited < self.grace:
+                step = min(step, self.grace - waited)
+            else:
+                # the average falls under the rate at received / rate seconds
+                step = min(step, self.received / rate - waited)
+        # never a busy loop, never a timer past what the loop accepts
+        return min(max(step, 0.05), 86400.0)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        waited = self.waited
+        if not self.paused:
+            waited += now - self._since
+            if now - self._last >= self.idle:
+                self.reason = f"no body bytes for {self.idle:g} s"
+            elif self.total and waited >= self.total:
+                self.reason = f"the body took over {self.total:g} s"
+            elif (
+                self.min_rate and waited >= self.grace and self.received < self.min_rate * waited
+            ):
+                self.reason = (
+                    f"the body came at {self.received / waited:.0f} bytes/s, "
+                    f"under {self.min_rate:g} bytes/s"
+                )
+            if self.reason:
+                self._handle = None
+                self.expired = True
+                self._expire()
+                return
+        step = self._next_in(waited)
+        if not self.paused:
+            step = min(step, max(self._last + self.idle - now, 0.05))
+        self._handle = self._loop.call_at(now + step, self._check)
