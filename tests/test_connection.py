@@ -1,4 +1,4 @@
-"""Every member of the connection (SPEC §3), through a real server."""
+"""Every member of the connection, through a real server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routing rules of SPEC §2 and §6, against a real uvicorn."""
+"""Routing rules (docs/routing.md), against a real uvicorn."""
 
 from __future__ import annotations
 

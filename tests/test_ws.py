@@ -1,4 +1,4 @@
-"""WebSocket routes through a real server (SPEC §5, §6): the ``websockets`` client
+"""WebSocket routes through a real server: the ``websockets`` client
 for what a client normally does, raw frames on a socket for what it never does
 (fragments around a ping, ignoring pings, not reading at all)."""
 
@@ -290,7 +290,7 @@ def build_app() -> simples.Server:
             await ws.send("pong", data)
 
         ws.on("ping", on_ping)
-        # returning closes with 1000 (SPEC §6), listeners included
+        # returning closes with 1000 (docs/websocket.md), listeners included
 
     @app.ws("/plain-on")
     async def plain_on(ws: WebSocketConnection) -> None:

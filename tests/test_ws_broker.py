@@ -1,4 +1,4 @@
-"""Broadcasts across worker processes through a real Redis (SPEC §5): two uvicorn
+"""Broadcasts across worker processes through a real Redis: two uvicorn
 processes, one started by ``server.listen()`` and one by uvicorn's command line,
 a client on each, and Redis stopped and started again mid-run."""
 

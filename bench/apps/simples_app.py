@@ -1,4 +1,4 @@
-"""simples, written against the SPEC API."""
+"""simples, written against the documented API."""
 
 import bench_files
 from bench_session import SEED, SESSION_ID

@@ -1,4 +1,4 @@
-"""Response compression (SPEC §4 ``compression``, §6): br, zstd, gzip, deflate.
+"""Response compression (docs/files.md): br, zstd, gzip, deflate.
 
 ``attach_compression`` registers one start hook per exchange. The hook runs just
 before the headers go out, when status, headers and (for whole responses) the

@@ -1,4 +1,4 @@
-"""Cross-origin resource sharing: the ``cors`` section (SPEC §4, §6).
+"""Cross-origin resource sharing: the ``cors`` section (docs/cors.md).
 
 - ``origin_allowed(origin, origins)`` is the one origin rule, pure; WebSocket
   routes use it for ``router.ws(origins=...)``.

@@ -1,4 +1,7 @@
-"""Turn what a handler sends into bytes and a default Content-Type (SPEC §3 ``send``)."""
+"""Turn what a handler sends into bytes and a default Content-Type.
+
+See ``send`` in docs/connection.md.
+"""
 
 from __future__ import annotations
 

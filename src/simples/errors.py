@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 class HTTPError(Exception):
     """Raise ``HTTPError(404)`` anywhere in a handler or middleware to run the
-    nearest error route for that status (SPEC §2)."""
+    nearest error route for that status (docs/routing.md)."""
 
     def __init__(self, code: int, message: str | None = None) -> None:
         if not 400 <= code <= 599:

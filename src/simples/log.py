@@ -1,4 +1,7 @@
-"""Access-log lines: a format with ``%tokens`` turned into one safe line (SPEC §3 ``log``)."""
+"""Access-log lines: a format with ``%tokens`` turned into one safe line.
+
+See ``log`` in docs/connection.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trusted proxies: the ``proxy`` section (SPEC §3 ``ip``, §4, §6).
+"""Trusted proxies: the ``proxy`` section (docs/proxies.md).
 
 Forwarding headers are plain request headers: anyone can send them. They are
 believed only when the direct peer is a trusted proxy, and then only as far

@@ -1,4 +1,6 @@
-"""The request side shared by HTTP and WebSocket connections (SPEC §3, §5).
+"""The request side shared by HTTP and WebSocket connections.
+
+See docs/connection.md and docs/websocket.md.
 
 Every member is parsed on first access and cached: a handler that never looks
 at cookies never pays for parsing them.

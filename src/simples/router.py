@@ -1,4 +1,6 @@
-"""Routers: routes, sub-routers, middlewares, error routes and configuration (SPEC §2, §4).
+"""Routers: routes, sub-routers, middlewares, error routes and configuration.
+
+See docs/routing.md and docs/config.md.
 
 Matching work is done at registration: fixed paths go into a dict keyed by path,
 patterns are compiled once, and every router caches its middleware chain and its
@@ -256,7 +258,7 @@ class Router:
         advanced: bool = False,
         protocols: Iterable[str] | None = None,
     ) -> Any:
-        """Register a WebSocket route ``async def handler(ws)`` (SPEC §5)."""
+        """Register a WebSocket route ``async def handler(ws)`` (docs/websocket.md)."""
         if origins is not None and not callable(origins):
             from .cors import compile_origins
 
@@ -356,7 +358,7 @@ class Router:
     # ------------------------------------------------------------------ config
 
     def config(self, sections: Mapping[str, Any] | None = None, **options: Any) -> Router:
-        """Configure sections (SPEC §4) on this router; children inherit them."""
+        """Configure sections (docs/config.md) on this router; children inherit them."""
         for name, value in {**(sections or {}), **options}.items():
             partial = normalise(name, value)
             self._own.setdefault(name, {}).update(partial)
@@ -414,7 +416,7 @@ class Router:
         return self
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        """Find the route for a request (SPEC §6 order); HEAD falls back to GET."""
+        """Find the route for a request (the order of docs/routing.md); HEAD falls back to GET."""
         entry = self._fixed.get(path)
         if entry is not None:
             route = entry.get(method)

@@ -93,7 +93,7 @@ class Listener:
 
 
 class Server(Router):
-    """An ASGI application, the main host and a router (SPEC §1)."""
+    """An ASGI application, the main host and a router (docs/server.md)."""
 
     def __init__(self, https: dict[str, str] | None = None, **sections: Any) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""``simples.Jinja``: the Jinja2 template engine behind ``connection.render()`` (SPEC §4).
+"""``simples.Jinja``: the Jinja2 template engine behind ``connection.render()`` (docs/templates.md).
 
 An engine is any object with ``render(source, imports)`` returning a str or an
 awaitable of one; this is the one simples ships.
