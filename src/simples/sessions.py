@@ -799,7 +799,7 @@ class SessionFeature(Feature):
             logger.error("session store unavailable, answering 503: %s", exc)
             raise HTTPError(503) from exc
         connection.session = session
-        connection.on_start(partial(_commit, connection, state, session))
+        connection.response.on_start(partial(_commit, connection, state, session))
 
     async def attach_ws(self, ws: Any, state: SessionManager) -> bool:
         # Saved when the handshake is accepted (the cookie goes with the 101) and
