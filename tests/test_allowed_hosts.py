@@ -12,7 +12,7 @@ import pytest
 import simples
 from simples import HTTPConnection
 from simples.hosts import AllowedHosts, check_patterns
-from tests.conftest import body_of, serve, status_of
+from tests.conftest import body_of, raw_get, serve, status_of
 
 
 def host_app(reached: list[str]) -> simples.Server:
@@ -28,16 +28,7 @@ def host_app(reached: list[str]) -> simples.Server:
 
 
 def ask(port: int, host: bytes, *lines: bytes) -> bytes:
-    import socket
-
-    extra = b"".join(line + b"\r\n" for line in lines)
-    request = b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n" + extra
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request + b"Connection: close\r\n\r\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return raw_get(port, b"/", *lines, host=host)
 
 
 @pytest.mark.parametrize(
