@@ -22,7 +22,14 @@ from ..request import RawResponse, Request
 from ..timers import IdleDeadline
 from ..types import Message as ASGIMessage
 from ..types import Receive, Scope, Send
-from .frames import RESERVED_EVENTS, Message, WebSocketClosed, check_close, encode_frame
+from .frames import (
+    RESERVED_EVENTS,
+    Message,
+    WebSocketClosed,
+    check_close,
+    encode_frame,
+    notify,
+)
 from .outbox import Outbox
 from .refusal import refuse as refuse_handshake
 
@@ -395,10 +402,7 @@ class WebSocketConnection(Request):
         listeners = self._listeners.get(event) if self._listeners is not None else None
         if not listeners:
             return Message("text", data, event)
-        for listener in tuple(listeners):
-            result = listener(data)
-            if isinstance(result, Awaitable):
-                await result
+        await notify(listeners, data)
         return None
 
     def on(self, event: str, listener: Listener) -> WebSocketConnection:
