@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .feature import Enabled, Feature, is_on
 from .features import FEATURES, REGISTRY
+from .hosts import AllowedHosts
 
 if TYPE_CHECKING:
     from .router import Router
@@ -70,6 +71,7 @@ class Settings:
     __slots__ = (
         "_router",
         "_states",
+        "allowed_hosts",
         "answering",
         "attaching",
         "finishing",
@@ -87,6 +89,9 @@ class Settings:
         self.limits: dict[str, int] = sections["limits"]
         self.trusted: list[str] = list(sections["proxy"]["trusted"])
         self.proxy_hops: int = sections["proxy"]["hops"]
+        # read by every request head (Server.locate): compiled here, not looked up
+        hosts = sections["allowed_hosts"]["hosts"]
+        self.allowed_hosts = AllowedHosts(hosts) if hosts else None
         on = [
             feature
             for feature in FEATURES

@@ -18,13 +18,11 @@ Patterns, compared without the port and case-insensitively (RFC 9110 §4.2.3):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from .feature import Feature
 from .http.url import is_valid_host, split_host
 
-if TYPE_CHECKING:
-    from .router import Router
 
 class AllowedHosts:
     """Compiled patterns: exact names and suffixes."""
@@ -35,7 +33,7 @@ class AllowedHosts:
         self.any = False
         exact: set[str] = set()
         suffixes: list[tuple[str, bool]] = []  # (".example.com", apex allowed)
-        for pattern in patterns:
+        for pattern in check_patterns(patterns):
             if pattern == "*":
                 self.any = True
             elif pattern.startswith("*."):
@@ -101,9 +99,7 @@ class AllowedHostsSection(Feature):
     def validate(self, partial: Mapping[str, Any]) -> None:
         check_patterns(partial.get("hosts", []))
 
-    def compile(self, section: Mapping[str, Any], router: Router) -> AllowedHosts | None:
-        hosts = check_patterns(section["hosts"])
-        return AllowedHosts(hosts) if hosts else None
+    # compiled by Settings itself (``Settings.allowed_hosts``): every request reads it
 
 
 FEATURE = AllowedHostsSection()

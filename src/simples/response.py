@@ -339,9 +339,8 @@ class Response:
         return f"cannot {action}: the response is already complete"
 
     async def _transmit(self, message: Message) -> None:
-        deadline = self.deadline
-        if deadline is not None:
-            deadline.touch()
+        if self.deadline is not None:
+            self.deadline.touch()
         await self._send(message)
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from .connection import HTTPConnection, call_callback
 from .errors import reason_phrase
 from .exchange import MUTE_ABORTS, run_exchange
-from .hosts import FEATURE as ALLOWED_HOSTS
 from .http.url import is_valid_host, split_host
 from .router import Router
 from .types import Message, Receive, Scope, Send
@@ -263,7 +262,7 @@ class Server(Router):
             forwarded = resolve_forwarded(scope, trusted, settings.proxy_hops)
             if forwarded is not None and forwarded[2] is not None:
                 host_text = forwarded[2]
-        allowed = settings.state(ALLOWED_HOSTS)
+        allowed = settings.allowed_hosts
         if allowed is not None and not allowed(host_text):
             return 400
         root: Router = self
