@@ -245,6 +245,38 @@ def test_cookie_bad_names_raise_value_error() -> None:
     assert "set-cookie" not in response.headers
 
 
+def test_cookie_non_finite_lifetimes_raise_value_error_and_far_dates_are_clamped() -> None:
+    # Issue #18: max_age=inf raised OverflowError; an expires before 1601 wrote a
+    # date browsers ignore (so the cookie meant to expire lived on).
+    app = simples.server()
+    results: list[str] = []
+
+    @app.get("/")
+    async def handler(connection: HTTPConnection) -> None:
+        for options in (
+            {"max_age": float("inf")},
+            {"max_age": float("-inf")},
+            {"max_age": float("nan")},
+            {"expires": float("inf")},
+            {"expires": float("nan")},
+        ):
+            try:
+                connection.cookie("a", "x", **options)
+            except ValueError:
+                results.append("refused")
+        connection.cookie("old", "x", expires=-1e12)
+        connection.cookie("far", "x", expires=1e13)
+        await connection.send(None)
+
+    with serve(app) as live:
+        response = live.get("/")
+    assert results == ["refused"] * 5
+    assert response.headers.get_list("set-cookie") == [
+        "old=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        "far=x; Expires=Fri, 31 Dec 9999 23:59:59 GMT",
+    ]
+
+
 def test_cache_lang_links() -> None:
     app = simples.server()
     seen: dict[str, Any] = {}
