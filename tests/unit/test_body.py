@@ -556,6 +556,68 @@ def test_compressed_stream_yields_bounded_chunks() -> None:
     assert max(len(c) for c in chunks) <= 64 << 10
 
 
+def _inflate_all(
+    inflater: body_module._Inflater, data: bytes, piece: int
+) -> tuple[bytes, float, int]:
+    """Everything ``inflater`` gives for ``data`` fed ``piece`` bytes at a time,
+    the longest single read() and the number of reads that gave no output yet
+    left input behind (the caller's chances to let the loop run)."""
+    out: list[bytes] = []
+    longest = 0.0
+    yields = 0
+    for start in range(0, len(data), piece):
+        inflater.feed(data[start : start + piece])
+        while True:
+            began = time.perf_counter()
+            chunk = inflater.read()
+            longest = max(longest, time.perf_counter() - began)
+            if chunk:
+                out.append(chunk)
+            elif inflater.hungry:
+                break
+            else:
+                yields += 1
+    inflater.finish()
+    return b"".join(out), longest, yields
+
+
+def test_many_empty_gzip_members_inflate_in_linear_time_and_bounded_steps() -> None:
+    # Issue #18: unused_data was copied once per member (quadratic in the chunk).
+    member = gzip.compress(b"", mtime=0)
+    timings = []
+    for count in (20_000, 80_000):
+        data = member * count
+        began = time.perf_counter()
+        out, longest, yields = _inflate_all(body_module._Inflater(gzip=True), data, 1 << 20)
+        timings.append(time.perf_counter() - began)
+        assert out == b""
+        # One read() does a bounded amount of work, then hands back control.
+        assert longest < 0.02
+        assert yields >= count // body_module._INFLATE_CALLS - 1
+    # Four times the members: about four times the time, not sixteen.
+    assert timings[1] < 8 * timings[0] + 0.05
+
+
+@pytest.mark.parametrize("piece", [1, 3, 20, 21, 511, 512, 513, 65536, 1 << 20])
+def test_concatenated_gzip_members_at_every_boundary(piece: int) -> None:
+    parts = [b"", b"hello", os.urandom(3000), b"", b"a" * 300_000, b"end"]
+    data = b"".join(gzip.compress(part) for part in parts)
+    out, _, _ = _inflate_all(body_module._Inflater(gzip=True), data, piece)
+    assert out == b"".join(parts)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 700, 1 << 20])
+@pytest.mark.parametrize("wbits", [15, -15])
+def test_deflate_streams_at_every_boundary(piece: int, wbits: int) -> None:
+    raw = os.urandom(3000) + b"z" * 400_000
+    packer = zlib.compressobj(wbits=wbits)
+    data = packer.compress(raw) + packer.flush()
+    out, _, _ = _inflate_all(body_module._Inflater(gzip=False), data, piece)
+    assert out == raw
+    with pytest.raises(HTTPError, match="after the end"):
+        _inflate_all(body_module._Inflater(gzip=False), data + data, piece)
+
+
 # ---------------------------------------------------------------- streaming
 
 
