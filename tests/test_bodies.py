@@ -20,6 +20,7 @@ import os
 import re
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -700,24 +701,53 @@ def test_corrupt_or_unsupported_encoding(live: Live) -> None:
 def test_many_empty_gzip_members_keep_the_loop_responsive(live: Live) -> None:
     # Issue #18: 2.4 MB of empty gzip members, chunked, were inflated in quadratic
     # time (the rest of the chunk copied once per member) and held the event loop
-    # for about 200 ms. Now linear, in slices of bounded work: a concurrent
-    # request is answered within 50 ms throughout.
+    # for about 200 ms. Now linear, in slices of bounded work: the server's loop
+    # never stalls 50 ms, and concurrent requests keep being answered.
     member = gzip.compress(b"", mtime=0)
     body = member * (2_400_000 // len(member))
-    with Pinger(live) as pinger, Wire(live) as wire:
-        for _ in range(3):  # the pinger's client is connected and warm
-            wire_ping = time.monotonic()
-            ping_now(live)
-            assert time.monotonic() - wire_ping < 1.0
-        wire.send(head("/stream", extra=("Content-Encoding: gzip",), chunked=True)
-                  + chunked(body, 1 << 20))  # fmt: skip
-        reply = wire.reply(timeout=10)
+    # The server runs in a thread of this process: a short GIL switch interval
+    # keeps the client threads from adding their own waits to the figures.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    try:
+        with LoopLag(live) as lag, Pinger(live) as pinger, Wire(live) as wire:
+            wire.send(head("/stream", extra=("Content-Encoding: gzip",), chunked=True)
+                      + chunked(body, 1 << 20))  # fmt: skip
+            reply = wire.reply(timeout=10)
+    finally:
+        sys.setswitchinterval(interval)
     assert reply.status == 200, reply.body[:200]
     assert reply.json()["size"] == 0
     pinger.check()
-    latencies = sorted(elapsed for _, elapsed in pinger.results)
-    assert len(latencies) >= 3
-    assert latencies[-1] < 0.05, latencies[-5:]
+    assert len(pinger.results) >= 3
+    assert lag.samples > 10
+    assert lag.worst < 0.05, lag.worst
+
+
+class LoopLag:
+    """The longest the server's event loop went without running a 1 ms timer."""
+
+    def __init__(self, live: Live) -> None:
+        self.loop = live.loop
+        self.worst = 0.0
+        self.samples = 0
+        self.stop = threading.Event()
+
+    async def _watch(self) -> None:
+        while not self.stop.is_set():
+            began = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.worst = max(self.worst, time.perf_counter() - began - 0.001)
+            self.samples += 1
+
+    def __enter__(self) -> LoopLag:
+        self.future = asyncio.run_coroutine_threadsafe(self._watch(), self.loop)
+        time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.future.result(5)
 
 
 # --------------------------------------------------------------- hostile bodies
@@ -863,9 +893,52 @@ def test_content_type_missing_or_lying(
 
 
 def test_json_does_not_insist_on_its_content_type(live: Live) -> None:
-    # Documented choice: the handler asked for JSON; the type is not checked.
-    assert post(live, "/json", b"[1,2]", "text/plain").json() == {"value": [1, 2]}
+    # Documented choice: the handler asked for JSON; a type no cross-site form
+    # can send is not checked (text/plain is refused since issue #18: below).
+    assert post(live, "/json", b"[1,2]", "application/octet-stream").json() == {"value": [1, 2]}
     assert post(live, "/json", b"[1,2]").json() == {"value": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "TEXT/PLAIN; charset=utf-8",
+        "text/plain;charset=UTF-8",
+        " Text/Plain ",
+        "application/x-www-form-urlencoded",
+        "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+        "multipart/form-data; boundary=x",
+        "MULTIPART/FORM-DATA",
+    ],
+)
+def test_json_from_a_cross_site_form_is_415(live: Live, content_type: str) -> None:
+    # Issue #18 (FastAPI's CVE-2021-32677): a form on any site can post these
+    # types with the user's cookies and no preflight; read as JSON, they would
+    # reach a cookie-authenticated JSON endpoint.
+    body = b'{"transfer": 1000}'
+    with Wire(live) as wire:
+        wire.send(head("/json", len(body), content_type, extra=("Expect: 100-continue",)))
+        reply = wire.reply(interim=True)
+    # Refused before the body is asked for: no 100 Continue first.
+    assert_error_route(reply, 415)
+    reply = post(live, "/json", body, content_type)
+    assert_error_route(reply, 415)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/ld+json",
+        "application/vnd.api+json",
+        "application/merge-patch+json",
+        "text/json",
+    ],
+)
+def test_json_types_are_read(live: Live, content_type: str) -> None:
+    assert post(live, "/json", b'{"a": 1}', content_type).json() == {"value": {"a": 1}}
 
 
 # -------------------------------------------------------------- Expect: 100-continue

@@ -60,8 +60,8 @@ _INFLATE_STEP: Final = 64 << 10
 _SLICE_MIN: Final = 512
 # One read() of the inflater stops after this many zlib calls or input bytes
 # without output, so a body of empty gzip members cannot hold the event loop.
-_INFLATE_CALLS: Final = 256
-_INFLATE_INPUT: Final = 256 << 10
+_INFLATE_CALLS: Final = 64
+_INFLATE_INPUT: Final = 64 << 10
 # Upload pieces smaller than this are gathered into one before being kept.
 _SMALL_PIECE: Final = 4096
 # RFC 7578 parts carry three headers; anything far above that is abuse.
@@ -503,7 +503,19 @@ class Body:
         return _decode(await self.buffer(limit), charset, 415)
 
     async def json(self, limit: int | None = None) -> Any:
-        """The body parsed as JSON (always UTF-8, RFC 8259), whatever the Content-Type."""
+        """The body parsed as JSON (always UTF-8, RFC 8259).
+
+        415 before anything is received when the Content-Type is one a form on
+        any site can send without a CORS preflight (``text/plain``, urlencoded,
+        multipart): reading those as JSON would let another site post JSON to a
+        cookie-authenticated endpoint. Any other type, or none, is read.
+        """
+        media = _parse_content_type(self._content_type)[0]
+        if media in _FORM_TYPES:
+            raise HTTPError(
+                415,
+                f"JSON body sent as {media}: send it with Content-Type: application/json",
+            )
         data = await self.buffer(limit)
         if not data:
             raise HTTPError(400, "empty JSON body")
@@ -1125,6 +1137,12 @@ def _decode(data: bytes, charset: str, unknown_status: int) -> str:
 
 
 # ---------------------------------------------------------------- JSON
+
+# The CORS-safelisted request Content-Types (Fetch standard): what a cross-site
+# <form> or a no-preflight fetch() can send with the user's cookies.
+_FORM_TYPES: Final = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 
 _KEEP_JSON_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 _CURLY_TO_SQUARE = bytes.maketrans(b"{}", b"[]")

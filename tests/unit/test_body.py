@@ -443,7 +443,8 @@ def test_depth_scan_is_linear_on_hostile_input() -> None:
 
 
 def test_json_ignores_a_lying_content_type_but_not_the_content(json_backend: str) -> None:
-    body, _ = make([b"[1]"], content_type="text/plain")
+    # Not text/plain any more: a type a cross-site form can send is refused (issue #18).
+    body, _ = make([b"[1]"], content_type="application/octet-stream")
     assert run(body.json()) == [1]
     assert json_status(b"a=1&b=2", content_type="application/json") == 400
 
@@ -1311,3 +1312,31 @@ def test_content_type_parameters() -> None:
     data = SAMPLE.replace(BOUNDARY.encode(), b"x;y z")
     body, _ = make([data], content_type='multipart/form-data; boundary="x;y z"')
     assert run(body.form()).fields["title"] == "hello world"
+
+
+# ---------------------------------------------------------------- JSON and form types
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "Text/Plain; charset=utf-8", "application/x-www-form-urlencoded",
+     "multipart/form-data; boundary=abc", "  MULTIPART/Form-Data  "],
+)  # fmt: skip
+def test_json_refuses_types_a_cross_site_form_can_send(content_type: str) -> None:
+    body, _ = make([b'{"a": 1}'], content_type=content_type)
+    with pytest.raises(HTTPError) as caught:
+        run(body.json())
+    assert caught.value.code == 415
+    assert "application/json" in caught.value.message
+    # Refused before receiving: a 100-continue client never sent its body.
+    assert not body.received
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "APPLICATION/JSON; charset=utf-8", "application/ld+json",
+     "application/problem+json", "text/json", "application/octet-stream", "text/plainx"],
+)  # fmt: skip
+def test_json_reads_json_types_and_others(content_type: str | None) -> None:
+    body, _ = make([b'{"a": 1}'], content_type=content_type)
+    assert run(body.json()) == {"a": 1}
