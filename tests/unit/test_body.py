@@ -592,9 +592,10 @@ def test_many_empty_gzip_members_inflate_in_linear_time_and_bounded_steps() -> N
         out, longest, yields = _inflate_all(body_module._Inflater(gzip=True), data, 1 << 20)
         timings.append(time.perf_counter() - began)
         assert out == b""
-        # One read() does a bounded amount of work, then hands back control.
-        assert longest < 0.02
+        # One read() does a bounded amount of work, then hands back control:
+        # counted in steps (a time would measure the machine's load too).
         assert yields >= count // body_module._INFLATE_CALLS - 1
+        assert longest < 1.0
     # Four times the members: about four times the time, not sixteen.
     assert timings[1] < 8 * timings[0] + 0.05
 
