@@ -13,7 +13,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import serve
+from tests.conftest import head_of, raw_get, serve
 
 
 def test_request_side_members() -> None:
@@ -243,6 +243,38 @@ def test_cookie_bad_names_raise_value_error() -> None:
         response = live.get("/")
     assert results == ["refused"] * 5
     assert "set-cookie" not in response.headers
+
+
+def test_cookie_non_finite_lifetimes_raise_value_error_and_far_dates_are_clamped() -> None:
+    # Issue #18: max_age=inf raised OverflowError; an expires before 1601 wrote a
+    # date browsers ignore (so the cookie meant to expire lived on).
+    app = simples.server()
+    results: list[str] = []
+
+    @app.get("/")
+    async def handler(connection: HTTPConnection) -> None:
+        for options in (
+            {"max_age": float("inf")},
+            {"max_age": float("-inf")},
+            {"max_age": float("nan")},
+            {"expires": float("inf")},
+            {"expires": float("nan")},
+        ):
+            try:
+                connection.cookie("a", "x", **options)
+            except ValueError:
+                results.append("refused")
+        connection.cookie("old", "x", expires=-1e12)
+        connection.cookie("far", "x", expires=1e13)
+        await connection.send(None)
+
+    with serve(app) as live:
+        response = live.get("/")
+    assert results == ["refused"] * 5
+    assert response.headers.get_list("set-cookie") == [
+        "old=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        "far=x; Expires=Fri, 31 Dec 9999 23:59:59 GMT",
+    ]
 
 
 def test_cache_lang_links() -> None:
@@ -552,3 +584,39 @@ def test_log_reads_the_content_length_that_was_sent() -> None:
     with serve(app) as live:
         assert live.get("/").headers["content-length"] == "5"
     assert lines == ["200 5"]
+
+
+def test_redirect_local_sends_only_paths_on_this_site() -> None:
+    # Issue #18: `redirect(connection.query["next"])` is an open redirect;
+    # redirect_local() falls back to the default for anything a browser could
+    # read as another site.
+    from tests.unit.test_http_url import BAD_TARGETS, GOOD_TARGETS, NOT_PATH_ABSOLUTE
+
+    app = simples.server()
+
+    @app.get("/login")
+    async def login(connection: HTTPConnection) -> None:
+        await connection.redirect_local(connection.query.get("next"), "/home", 303)
+
+    @app.get("/plain")
+    async def plain(connection: HTTPConnection) -> None:
+        await connection.redirect_local(connection.query.get("next"))
+
+    with serve(app) as live:
+        for target in BAD_TARGETS + NOT_PATH_ABSOLUTE:
+            response = live.get("/login", params={"next": target})
+            assert response.status_code == 303, target
+            assert response.headers["location"] == "/home", target
+        for target, expected in GOOD_TARGETS:
+            if "\ud800" in target:
+                continue  # a lone surrogate: no client can send it
+            response = live.get("/login", params={"next": target})
+            assert response.headers["location"] == expected, target
+        # Percent-encoded by hand, as the issue's attacker wrote them.
+        for query in (b"/%09/evil.com", b"%2F%0A%2Fevil.com", b"/%5Cevil.com", b"%00//evil.com",
+                      b"https:evil.com", b"//evil.com", b"http://127.0.0.1%5C@evil.com"):
+            raw = raw_get(live.port, b"/login?next=" + query)
+            assert head_of(raw)["location"] == "/home", query
+        missing = live.get("/plain")
+        assert (missing.status_code, missing.headers["location"]) == (302, "/")
+        assert live.get("/plain", params={"next": "/a b"}).headers["location"] == "/a%20b"

@@ -169,16 +169,25 @@ def test_any_origin_without_credentials_is_a_star() -> None:
     assert "vary" not in plain.headers
 
 
-def test_star_with_credentials_never_reflects_an_origin() -> None:
-    with serve(api(origins=["*"], credentials=True)) as live:
-        response = live.get("/items/1", headers={"Origin": EVIL, "Cookie": "sid=abc"})
-        preflight = live.request(
-            "OPTIONS", "/items/1",
-            headers={"Origin": EVIL, "Access-Control-Request-Method": "PUT"},
-        )
-    for answer in (response, preflight):
-        assert answer.headers["access-control-allow-origin"] == "*"
-        assert "access-control-allow-credentials" not in answer.headers
+def test_star_with_credentials_is_refused_when_configured() -> None:
+    # Issue #18: it used to be accepted and never reflect, so the app just failed
+    # in the browser. Now the configuring call says what to write instead.
+    for origins in ("*", ["*"]):
+        with pytest.raises(ValueError, match=r"origins=\['https://app.example.com', '\*'\]"):
+            api(origins=origins, credentials=True)
+        with pytest.raises(ValueError, match="credentials=False"):
+            simples.server().config(cors={"origins": origins, "credentials": True})
+
+
+def test_star_with_credentials_split_over_two_routers_fails_loudly() -> None:
+    # credentials on the parent, "*" on the child: caught when the rules are
+    # compiled (the first request), a 500 rather than a silent failure.
+    app = api(credentials=True)
+    child = app.router("/child")
+    child.cors(origins="*")
+    child.get("/x", lambda connection: "x")
+    with serve(app) as live:
+        assert live.get("/child/x", headers={"Origin": EVIL}).status_code == 500
 
 
 def test_listed_origins_get_credentials_and_star_serves_the_rest() -> None:
@@ -401,3 +410,33 @@ def test_the_cors_example_runs() -> None:
     assert put.headers["access-control-expose-headers"] == "X-Request-Id"
     assert cors_headers(other) == {}
     assert cors_headers(page) == {}  # only the API router speaks CORS
+
+
+def test_subdomain_patterns_over_the_wire() -> None:
+    with serve(api(origins=["https://*.example.com", "http://*.localhost:3000"],
+                   credentials=True)) as live:  # fmt: skip
+        for origin in ("https://app.example.com", "https://a.b.example.com",
+                       "https://APP.example.com:443", "http://dev.localhost:3000"):  # fmt: skip
+            response = live.get("/items/1", headers={"Origin": origin})
+            assert response.headers["access-control-allow-origin"] == origin
+            assert response.headers["access-control-allow-credentials"] == "true"
+            assert "origin" in vary(response)
+        for origin in ("https://example.com", "http://app.example.com",
+                       "https://app.example.com:8443", "https://evilexample.com",
+                       "https://app.example.com.evil.com", "https://.example.com",
+                       "http://localhost:3000", "http://dev.localhost", "null"):  # fmt: skip
+            response = live.get("/items/1", headers={"Origin": origin})
+            assert cors_headers(response) == {}, origin
+            assert "origin" in vary(response)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["*.example.com", "https://*example.com", "https://a.*.example.com", "https://*",
+     "https://*.com", "https://*.*.example.com", "http*://example.com", "https://ex*.com"],
+)  # fmt: skip
+def test_unsupported_wildcards_are_refused_when_configured(origin: str) -> None:
+    with pytest.raises(ValueError, match=r"https://\*\."):
+        api(origins=[origin])
+    with pytest.raises(ValueError, match="subdomain pattern"):
+        simples.server().ws("/ws", lambda ws: None, origins=[origin])

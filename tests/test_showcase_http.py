@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 import simples
-from tests.conftest import Live, serve
+from tests.conftest import Live, head_of, raw_get, serve
 from tests.redis_server import free_port, running_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,6 +272,19 @@ def test_language_switch_stays_on_this_site(app: Live) -> None:
     assert content_disposition("attachment", 'a"b\\c.txt').startswith(
         'attachment; filename="a_b_c.txt"'
     )
+
+
+def test_language_switch_is_not_fooled_by_what_browsers_strip(app: Live) -> None:
+    # Issue #18: ?next=/%09/evil.com passed the old safe_next, and browsers drop
+    # the tab and go to //evil.com.
+    for query in (b"/%09/evil.com", b"/%0D%0A/evil.com", b"%20//evil.com", b"/%5C%09evil.com",
+                  b"https:evil.com", b"http://127.0.0.1%5C@evil.com", b"%01//evil.com"):
+        raw = raw_get(app.port, b"/lang/en?next=" + query, host=b"127.0.0.1")
+        assert head_of(raw)["location"] == "/", query
+    assert app.get("/lang/en", params={"next": "/notes?page=2"}).headers["location"] == (
+        "/notes?page=2"
+    )
+    assert safe_next("/\t/evil.com") == "/"
 
 
 # --------------------------------------------------------------- log, api, live

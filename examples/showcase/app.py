@@ -37,6 +37,7 @@ from urllib.parse import quote, urlsplit
 
 import simples
 from simples import HTTPConnection, HTTPError
+from simples.http.url import local_target
 
 from .build_assets import ensure as ensure_assets
 from .i18n import LANGUAGES, STRINGS, human_size, pick_language
@@ -122,10 +123,10 @@ def lang_of(connection: HTTPConnection) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site (no ``//host``, no scheme): an open redirect otherwise."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/"
+    """Only a path on this site, read as a browser reads it (``local_target``):
+    an open redirect otherwise. The handler below uses ``redirect_local``, which
+    applies the same rule."""
+    return local_target(target) or "/"
 
 
 def number_in(raw: str) -> int:
@@ -364,7 +365,7 @@ def create_app(options: Options | None = None) -> simples.Server:
         if code not in STRINGS:
             raise HTTPError(404)
         connection.cookie("lang", code, max_age=YEAR, path="/", same_site="Lax")
-        await connection.redirect(safe_next(connection.query.get("next")), 303)
+        await connection.redirect_local(connection.query.get("next"), "/", 303)
 
     @server.get("/favicon.ico")
     async def favicon(connection: HTTPConnection) -> None:

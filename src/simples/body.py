@@ -58,6 +58,12 @@ SPOOL_SIZE: Final = 1 << 20
 # Decompression hands out at most this much per step, so a zip bomb is caught
 # by the limit after one step instead of after inflating all of it.
 _INFLATE_STEP: Final = 64 << 10
+# Input slices start this small after each gzip member and double up to a step.
+_SLICE_MIN: Final = 512
+# One read() of the inflater stops after this many zlib calls or input bytes
+# without output, so a body of empty gzip members cannot hold the event loop.
+_INFLATE_CALLS: Final = 64
+_INFLATE_INPUT: Final = 64 << 10
 # Upload pieces smaller than this are gathered into one before being kept.
 _SMALL_PIECE: Final = 4096
 # RFC 7578 parts carry three headers; anything far above that is abuse.
@@ -317,16 +323,34 @@ def _write_file(path: str | os.PathLike[str], pieces: list[bytes]) -> None:
 
 class _Inflater:
     """Incremental gzip/deflate decoding that never produces more than one
-    step of output at a time, so the caller's limit stops a zip bomb early."""
+    step of output at a time, so the caller's limit stops a zip bomb early.
 
-    __slots__ = ("_fed", "_gzip", "_head", "_pending", "_z")
+    The fed input is kept once, with an offset into it: zlib gets bounded
+    slices of a memoryview, so the copies it makes (``unused_data`` at the end
+    of each gzip member, ``unconsumed_tail`` when the output step is full) are
+    at most one slice long. Thousands of empty gzip members in one chunk then
+    cost linear time, not a copy of the rest of the chunk per member. And
+    :meth:`read` gives up after a bounded amount of work (``b""`` while
+    :attr:`hungry` is false), so the caller can let the event loop run.
+    """
+
+    __slots__ = ("_buf", "_drain", "_fed", "_gzip", "_head", "_pos", "_slice", "_z")
 
     def __init__(self, gzip: bool) -> None:
         self._gzip = gzip
         self._z: Any = zlib.decompressobj(31) if gzip else None
-        self._pending: bytes | None = None
+        self._buf = memoryview(b"")
+        self._pos = 0
+        self._slice = _SLICE_MIN
+        # zlib may hold output after a full step even with all input consumed.
+        self._drain = False
         self._head = b""
         self._fed = False
+
+    @property
+    def hungry(self) -> bool:
+        """Whether the fed input is used up: only more input gives more output."""
+        return self._pos >= len(self._buf) and not self._drain
 
     def feed(self, data: bytes) -> None:
         self._fed = True
@@ -341,31 +365,43 @@ class _Inflater:
             cmf, flg = data[0], data[1]
             wrapped = cmf & 0x0F == 8 and (cmf << 8 | flg) % 31 == 0
             self._z = zlib.decompressobj(15 if wrapped else -15)
-        self._pending = data
+        if self._pos < len(self._buf):
+            # Fed before the previous input was used up (the body reader never does).
+            data = bytes(self._buf[self._pos :]) + data
+        self._buf = memoryview(data)
+        self._pos = 0
 
     def read(self) -> bytes:
-        """Up to one step of output; ``b""`` once the fed input is used up."""
-        while self._pending is not None:
+        """Up to one step of output; ``b""`` when the fed input is used up
+        (:attr:`hungry`) or when a bounded amount of work gave no output (call
+        again, after letting other tasks run)."""
+        buf = self._buf
+        calls = _INFLATE_CALLS
+        budget = _INFLATE_INPUT
+        while calls > 0 and budget > 0:
+            pos = self._pos
+            if pos >= len(buf) and not self._drain:
+                return b""
             z = self._z
+            if z.eof:
+                if not self._gzip:
+                    raise HTTPError(400, "data after the end of the deflate stream")
+                # Concatenated gzip members are one valid gzip stream.
+                z = self._z = zlib.decompressobj(31)
+                self._slice = _SLICE_MIN
+            piece = buf[pos : pos + self._slice]
             try:
-                out: bytes = z.decompress(self._pending, _INFLATE_STEP)
+                out: bytes = z.decompress(piece, _INFLATE_STEP)
             except zlib.error as exc:
                 raise HTTPError(400, "corrupt compressed body") from exc
-            if z.eof:
-                rest: bytes = z.unused_data
-                if rest and self._gzip:
-                    # Concatenated gzip members are one valid gzip stream.
-                    self._z = zlib.decompressobj(31)
-                    self._pending = rest
-                elif rest:
-                    raise HTTPError(400, "data after the end of the deflate stream")
-                else:
-                    self._pending = None
-            else:
-                self._pending = z.unconsumed_tail
-                # A full step may leave output inside zlib even with no input left.
-                if not self._pending and len(out) < _INFLATE_STEP:
-                    self._pending = None
+            left = len(z.unused_data) if z.eof else len(z.unconsumed_tail)
+            self._pos = pos + len(piece) - left
+            calls -= 1
+            budget -= len(piece) - left
+            self._drain = not z.eof and len(out) == _INFLATE_STEP
+            if not left and self._slice < _INFLATE_STEP:
+                # A long member: fewer, bigger slices.
+                self._slice *= 2
             if out:
                 return out
         return b""
@@ -492,7 +528,19 @@ class Body:
         return _decode(await self.buffer(limit), charset, 415)
 
     async def json(self, limit: int | None = None) -> Any:
-        """The body parsed as JSON (always UTF-8, RFC 8259), whatever the Content-Type."""
+        """The body parsed as JSON (always UTF-8, RFC 8259).
+
+        415 before anything is received when the Content-Type is one a form on
+        any site can send without a CORS preflight (``text/plain``, urlencoded,
+        multipart): reading those as JSON would let another site post JSON to a
+        cookie-authenticated endpoint. Any other type, or none, is read.
+        """
+        media = parse_content_type(self._content_type)[0]
+        if media in _FORM_TYPES:
+            raise HTTPError(
+                415,
+                f"JSON body sent as {media}: send it with Content-Type: application/json",
+            )
         data = await self.buffer(limit)
         if not data:
             raise HTTPError(400, "empty JSON body")
@@ -651,6 +699,11 @@ class Body:
                 if out:
                     self._count(len(out))
                     return out
+                if not inflater.hungry:
+                    # A bounded amount of inflating gave nothing yet: let the
+                    # other tasks run before going on.
+                    await asyncio.sleep(0)
+                    continue
             if self._eof:
                 if self._watch is not None:
                     self._watch.stop()
@@ -1090,3 +1143,10 @@ def _decode(data: bytes, charset: str, unknown_status: int) -> str:
         raise HTTPError(400, f"body is not valid {charset}") from None
     except LookupError:
         raise HTTPError(unknown_status, f"unknown charset: {charset}") from None
+
+
+# The CORS-safelisted request Content-Types (Fetch standard): what a cross-site
+# <form> or a no-preflight fetch() can send with the user's cookies.
+_FORM_TYPES: Final = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)

@@ -298,6 +298,20 @@ class HTTPConnection(Request):
         self.response.set("location", [target])
         await self.send(None)
 
+    async def redirect_local(
+        self, target: str | None, default: str = "/", permanent: bool | int = False
+    ) -> None:
+        """Redirect to ``target`` only if it is a path on this site, else to ``default``.
+
+        For a target that came from the client (``?next=``, a form field): it is
+        read the way browsers parse URLs (``simples.http.url.local_target``), so
+        ``//evil.com``, ``https:evil.com``, ``/\\evil.com`` or ``/<tab>/evil.com``
+        go to ``default``. ``default`` is the app's own and is sent as it is.
+        """
+        from .http.url import local_target  # self-contained: see issue #18
+
+        await self.redirect(local_target(target) or default, permanent)
+
     async def error(self, code: int) -> None:
         """Run the nearest error route for ``code`` (400-599)."""
         if not 400 <= code <= 599:

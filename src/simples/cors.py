@@ -74,17 +74,21 @@ def origin_allowed(origin: str, origins: OriginRule) -> bool:
     if callable(origins):
         normalised = normalise_origin(origin)
         return normalised is not None and bool(origins(normalised))
-    any_origin, exact = compile_origins((origins,) if isinstance(origins, str) else tuple(origins))
+    entries = (origins,) if isinstance(origins, str) else tuple(origins)
+    any_origin, exact = compile_origins(entries)
     if any_origin:
         return True
     normalised = normalise_origin(origin)
-    return normalised is not None and normalised in exact
+    return normalised is not None and (
+        normalised in exact or _matches_pattern(normalised, origin_patterns(entries))
+    )
 
 
 @lru_cache(maxsize=128)
 def compile_origins(origins: tuple[str, ...]) -> tuple[bool, frozenset[str]]:
     """Configured origins → (any origin allowed, normalised exact origins). Raises
-    ``ValueError`` for an entry that is not an origin."""
+    ``ValueError`` for an entry that is not an origin nor a supported pattern
+    (subdomain patterns are checked here, compiled by :func:`origin_patterns`)."""
     exact: set[str] = set()
     any_origin = False
     for entry in origins:
@@ -92,6 +96,9 @@ def compile_origins(origins: tuple[str, ...]) -> tuple[bool, frozenset[str]]:
             raise TypeError(f"cors origins are strings, got {entry!r}")
         if entry == "*":
             any_origin = True
+            continue
+        if "*" in entry:
+            _pattern(entry)
             continue
         # "https://example.com/" is a common way to write an origin; accept it.
         normalised = normalise_origin(entry[:-1] if entry.endswith("/") else entry)
@@ -102,6 +109,58 @@ def compile_origins(origins: tuple[str, ...]) -> tuple[bool, frozenset[str]]:
             )
         exact.add(normalised)
     return any_origin, frozenset(exact)
+
+
+@lru_cache(maxsize=128)
+def origin_patterns(origins: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The subdomain patterns among configured origins, each as (``"https://"``,
+    ``".example.com[:port]"``): see :func:`_pattern`."""
+    return tuple(_pattern(entry) for entry in origins if entry != "*" and "*" in entry)
+
+
+def _pattern(entry: str) -> tuple[str, str]:
+    """``"https://*.example.com"`` → (``"https://"``, ``".example.com"``): one or
+    more labels in place of the star, same scheme and port, never the domain
+    itself. Any other use of ``*`` in an origin is a ``ValueError``."""
+    scheme, sep, rest = entry.partition("://")
+    if rest.endswith("/"):
+        rest = rest[:-1]
+    domain = rest[2:] if rest.startswith("*.") else ""
+    host = domain.rpartition(":")[0] if ":" in domain else domain
+    normalised = normalise_origin(f"{scheme}://x.{domain}") if sep and domain else None
+    if normalised is None or "*" in domain or not ("." in host or host == "localhost"):
+        example = f"https://*.{rest.lstrip('*.') or 'example.com'}"
+        raise ValueError(
+            f"cors origin {entry!r}: '*' is allowed alone (any origin) or as the first "
+            f"label of a subdomain pattern, with a scheme and a domain of at least two "
+            f"labels, e.g. {example!r}; or list the origins one by one"
+        )
+    prefix, _, authority = normalised.partition("://")
+    return f"{prefix}://", authority[1:]
+
+
+def _matches_pattern(normalised: str, patterns: tuple[tuple[str, str], ...]) -> bool:
+    for prefix, suffix in patterns:
+        if normalised.startswith(prefix) and normalised.endswith(suffix):
+            labels = normalised[len(prefix) : -len(suffix)]
+            # One or more whole labels: never the domain itself, never a port.
+            if labels and ":" not in labels and all(labels.split(".")):
+                return True
+    return False
+
+
+def _check_star_with_credentials(origins: Any, credentials: Any) -> None:
+    if credentials is True and (origins == "*" or (
+        not callable(origins) and not isinstance(origins, str)
+        and isinstance(origins, Iterable) and set(origins) == {"*"}
+    )):  # fmt: skip
+        raise ValueError(
+            "cors origins='*' with credentials=True: a star never lends credentials "
+            "(browsers refuse '*' with credentials, and a site any page may call with "
+            "the user's cookies is open to cross-site request forgery). List the origins "
+            "that need credentials, e.g. origins=['https://app.example.com', '*'] (the "
+            "rest get a credential-less '*'), or set credentials=False"
+        )
 
 
 # ------------------------------------------------------------------ the section
@@ -121,17 +180,22 @@ def check_config(partial: Mapping[str, Any]) -> None:
             raise ValueError(f"cors max_age is seconds (an int >= 0) or None, got {max_age!r}")
     if "credentials" in partial and not isinstance(partial["credentials"], bool):
         raise TypeError(f"cors credentials is a bool, got {partial['credentials']!r}")
+    if "origins" in partial and "credentials" in partial:
+        _check_star_with_credentials(partial["origins"], partial["credentials"])
 
 
-def _origin_rule(origins: Any) -> tuple[bool, frozenset[str], Callable[[str], bool] | None]:
+def _origin_rule(
+    origins: Any,
+) -> tuple[bool, frozenset[str], tuple[tuple[str, str], ...], Callable[[str], bool] | None]:
     if callable(origins):
-        return False, frozenset(), origins
+        return False, frozenset(), (), origins
     if isinstance(origins, str):
         origins = [origins]
     if not isinstance(origins, Iterable):
         raise TypeError(f"cors origins is '*', a list of origins or a callable, not {origins!r}")
-    any_origin, exact = compile_origins(tuple(origins))
-    return any_origin, exact, None
+    entries = tuple(origins)
+    any_origin, exact = compile_origins(entries)
+    return any_origin, exact, origin_patterns(entries), None
 
 
 def _names(key: str, value: Any) -> tuple[bool, tuple[str, ...]]:
@@ -154,13 +218,13 @@ class CorsRules:
 
     __slots__ = (
         "any_origin", "check", "credentials", "exact", "expose", "headers", "max_age",
-        "methods", "reflect_headers", "reflect_methods", "section", "varies",
+        "methods", "patterns", "reflect_headers", "reflect_methods", "section", "varies",
     )
 
     def __init__(self, section: Mapping[str, Any]) -> None:
         check_config(section)
         self.section = section
-        self.any_origin, self.exact, self.check = _origin_rule(section["origins"])
+        self.any_origin, self.exact, self.patterns, self.check = _origin_rule(section["origins"])
         self.credentials: bool = section["credentials"]
         self.reflect_methods, methods = _names("methods", section["methods"])
         self.methods = frozenset(method.upper() for method in methods)
@@ -175,14 +239,16 @@ class CorsRules:
         # requests without one too (else a cached answer without
         # Access-Control-Allow-Origin is served to a cross-origin page).
         # A lone "*" answers the same to everyone, and so does an empty list.
-        self.varies = bool(self.exact) or self.check is not None
+        self.varies = bool(self.exact) or bool(self.patterns) or self.check is not None
 
     def allow_origin(self, origin: str) -> tuple[str, bool] | None:
         """The ``Access-Control-Allow-Origin`` value for ``origin`` and whether
         credentials may go with it; ``None`` when the origin is rejected."""
         normalised = normalise_origin(origin)
         if normalised is not None and (
-            normalised in self.exact or (self.check is not None and self.check(normalised))
+            normalised in self.exact
+            or (self.patterns and _matches_pattern(normalised, self.patterns))
+            or (self.check is not None and self.check(normalised))
         ):
             # reflect the header as sent: browsers compare it byte for byte
             return origin, self.credentials

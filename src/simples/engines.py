@@ -36,6 +36,8 @@ def uvicorn_options(listener: Listener | None = None, http: str = "auto") -> dic
         "server_header": False,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
         "timeout_graceful_shutdown": GRACEFUL_TIMEOUT,
+        # issue #18: the WebSocket implementation that measured best (docs/websocket.md)
+        "ws": "wsproto",
         "ws_ping_interval": WS_PING_INTERVAL,
         "ws_ping_timeout": WS_PING_TIMEOUT,
         # h11 (used when httptools is absent) buffers at most this much of a head

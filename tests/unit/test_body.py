@@ -445,7 +445,8 @@ def test_depth_scan_is_linear_on_hostile_input() -> None:
 
 
 def test_json_ignores_a_lying_content_type_but_not_the_content(json_backend: str) -> None:
-    body, _ = make([b"[1]"], content_type="text/plain")
+    # Not text/plain any more: a type a cross-site form can send is refused (issue #18).
+    body, _ = make([b"[1]"], content_type="application/octet-stream")
     assert run(body.json()) == [1]
     assert json_status(b"a=1&b=2", content_type="application/json") == 400
 
@@ -556,6 +557,69 @@ def test_compressed_stream_yields_bounded_chunks() -> None:
     chunks = run(collect())
     assert b"".join(chunks) == raw
     assert max(len(c) for c in chunks) <= 64 << 10
+
+
+def _inflate_all(
+    inflater: body_module._Inflater, data: bytes, piece: int
+) -> tuple[bytes, float, int]:
+    """Everything ``inflater`` gives for ``data`` fed ``piece`` bytes at a time,
+    the longest single read() and the number of reads that gave no output yet
+    left input behind (the caller's chances to let the loop run)."""
+    out: list[bytes] = []
+    longest = 0.0
+    yields = 0
+    for start in range(0, len(data), piece):
+        inflater.feed(data[start : start + piece])
+        while True:
+            began = time.perf_counter()
+            chunk = inflater.read()
+            longest = max(longest, time.perf_counter() - began)
+            if chunk:
+                out.append(chunk)
+            elif inflater.hungry:
+                break
+            else:
+                yields += 1
+    inflater.finish()
+    return b"".join(out), longest, yields
+
+
+def test_many_empty_gzip_members_inflate_in_linear_time_and_bounded_steps() -> None:
+    # Issue #18: unused_data was copied once per member (quadratic in the chunk).
+    member = gzip.compress(b"", mtime=0)
+    timings = []
+    for count in (20_000, 80_000):
+        data = member * count
+        began = time.perf_counter()
+        out, longest, yields = _inflate_all(body_module._Inflater(gzip=True), data, 1 << 20)
+        timings.append(time.perf_counter() - began)
+        assert out == b""
+        # One read() does a bounded amount of work, then hands back control:
+        # counted in steps (a time would measure the machine's load too).
+        assert yields >= count // body_module._INFLATE_CALLS - 1
+        assert longest < 1.0
+    # Four times the members: about four times the time, not sixteen.
+    assert timings[1] < 8 * timings[0] + 0.05
+
+
+@pytest.mark.parametrize("piece", [1, 3, 20, 21, 511, 512, 513, 65536, 1 << 20])
+def test_concatenated_gzip_members_at_every_boundary(piece: int) -> None:
+    parts = [b"", b"hello", os.urandom(3000), b"", b"a" * 300_000, b"end"]
+    data = b"".join(gzip.compress(part) for part in parts)
+    out, _, _ = _inflate_all(body_module._Inflater(gzip=True), data, piece)
+    assert out == b"".join(parts)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 700, 1 << 20])
+@pytest.mark.parametrize("wbits", [15, -15])
+def test_deflate_streams_at_every_boundary(piece: int, wbits: int) -> None:
+    raw = os.urandom(3000) + b"z" * 400_000
+    packer = zlib.compressobj(wbits=wbits)
+    data = packer.compress(raw) + packer.flush()
+    out, _, _ = _inflate_all(body_module._Inflater(gzip=False), data, piece)
+    assert out == raw
+    with pytest.raises(HTTPError, match="after the end"):
+        _inflate_all(body_module._Inflater(gzip=False), data + data, piece)
 
 
 # ---------------------------------------------------------------- streaming
@@ -1251,3 +1315,31 @@ def test_content_type_parameters() -> None:
     data = SAMPLE.replace(BOUNDARY.encode(), b"x;y z")
     body, _ = make([data], content_type='multipart/form-data; boundary="x;y z"')
     assert run(body.form()).fields["title"] == "hello world"
+
+
+# ---------------------------------------------------------------- JSON and form types
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "Text/Plain; charset=utf-8", "application/x-www-form-urlencoded",
+     "multipart/form-data; boundary=abc", "  MULTIPART/Form-Data  "],
+)  # fmt: skip
+def test_json_refuses_types_a_cross_site_form_can_send(content_type: str) -> None:
+    body, _ = make([b'{"a": 1}'], content_type=content_type)
+    with pytest.raises(HTTPError) as caught:
+        run(body.json())
+    assert caught.value.code == 415
+    assert "application/json" in caught.value.message
+    # Refused before receiving: a 100-continue client never sent its body.
+    assert not body.received
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "APPLICATION/JSON; charset=utf-8", "application/ld+json",
+     "application/problem+json", "text/json", "application/octet-stream", "text/plainx"],
+)  # fmt: skip
+def test_json_reads_json_types_and_others(content_type: str | None) -> None:
+    body, _ = make([b'{"a": 1}'], content_type=content_type)
+    assert run(body.json()) == {"a": 1}

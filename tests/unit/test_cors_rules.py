@@ -99,7 +99,9 @@ def test_allow_origin_and_credentials() -> None:
     assert listed.allow_origin("https://b.example") is None
     assert listed.allow_origin("null") is None
     assert listed.varies
-    star = rules(origins="*", credentials=True)
+    with pytest.raises(ValueError, match="credentials"):
+        rules(origins="*", credentials=True)  # issue #18: refused, not silently useless
+    star = rules(origins="*")
     # a star never lends credentials, and never reflects
     assert star.allow_origin("https://b.example") == ("*", False)
     assert star.allow_origin("null") == ("*", False)
@@ -156,3 +158,68 @@ def test_check_config_accepts() -> None:
     check_config({"origins": lambda origin: True, "credentials": True, "expose": ["X-Id"]})
     check_config({"origins": ("https://a.example", "null")})
     assert compile_origins(("https://a.example", "null"))[1] == {"https://a.example", "null"}
+
+
+# --- issue #18: wildcards and "*" with credentials ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://app.example.com", True),
+        ("https://a.b.c.example.com", True),
+        ("HTTPS://App.Example.COM:443", True),
+        ("https://example.com", False),
+        ("https://.example.com", False),
+        ("http://app.example.com", False),
+        ("https://app.example.com:8443", False),
+        ("https://evilexample.com", False),
+        ("https://app.example.com.evil.com", False),
+        ("https://app.example.com/", False),
+        ("https://user@app.example.com", False),
+        ("null", False),
+        ("", False),
+    ],
+)
+def test_subdomain_pattern(origin: str, allowed: bool) -> None:
+    assert origin_allowed(origin, ["https://*.example.com"]) is allowed
+    assert (rules(origins=["https://*.example.com"]).allow_origin(origin) is not None) is allowed
+
+
+def test_subdomain_pattern_with_a_port() -> None:
+    pattern = ["https://*.example.com:8443"]
+    assert origin_allowed("https://a.example.com:8443", pattern)
+    assert not origin_allowed("https://a.example.com", pattern)
+    assert origin_allowed("https://a.example.com", ["https://*.example.com:443/"])
+    assert origin_allowed("http://x.localhost:3000", ["http://*.localhost:3000"])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["*.example.com", "https://*example.com", "https://a.*.example.com", "https://*",
+     "https://*.", "https://*.com", "https://*.*.example.com", "http*://example.com",
+     "https://example.*", "*://example.com", "https://*.example.com/path", " *"],
+)  # fmt: skip
+def test_unsupported_wildcards_are_value_errors(entry: str) -> None:
+    with pytest.raises(ValueError, match="subdomain pattern"):
+        compile_origins((entry,))
+    with pytest.raises(ValueError, match="subdomain pattern"):
+        check_config({"origins": [entry]})
+
+
+@pytest.mark.parametrize("origins", ["*", ["*"], ("*",), ["*", "*"]])
+def test_star_alone_with_credentials_is_a_value_error(origins: Any) -> None:
+    with pytest.raises(ValueError, match="List the origins that need credentials"):
+        check_config({"origins": origins, "credentials": True})
+    with pytest.raises(ValueError, match="credentials"):
+        rules(origins=origins, credentials=True)
+
+
+def test_star_with_listed_origins_and_credentials_stays_valid() -> None:
+    check_config({"origins": ["https://a.example", "*"], "credentials": True})
+    check_config({"origins": ["https://*.a.example", "*"], "credentials": True})
+    check_config({"origins": "*", "credentials": False})
+    check_config({"origins": lambda origin: True, "credentials": True})
+    mixed = rules(origins=["https://*.a.example", "*"], credentials=True)
+    assert mixed.allow_origin("https://x.a.example") == ("https://x.a.example", True)
+    assert mixed.allow_origin("https://a.example") == ("*", False)

@@ -442,3 +442,66 @@ def test_round_trip_many_cookies() -> None:
     values = {f"c{i}": f"value {i}; ☃ {i}%" for i in range(1000)}
     header = "; ".join(serialize_cookie(name, value) for name, value in values.items())
     assert parse_cookies(header) == values
+
+
+# Issue #18: numbers that are not finite, and dates that browsers do not read.
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_serialize_max_age_not_finite_is_value_error(bad: float) -> None:
+    with pytest.raises(ValueError, match="max_age"):
+        serialize_cookie("a", "1", max_age=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_serialize_expires_not_finite_is_value_error(bad: float) -> None:
+    with pytest.raises(ValueError, match="expires"):
+        serialize_cookie("a", "1", expires=bad)
+
+
+EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+LAST = "Fri, 31 Dec 9999 23:59:59 GMT"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        datetime(1600, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1601, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59),
+        -1e300,
+        -(10**400),
+        -100 * 365 * 86400,
+    ],
+)
+def test_serialize_expires_in_the_far_past_is_the_epoch(when: datetime | float) -> None:
+    # RFC 6265 §5.1.1: a year before 1601 (or a negative one) is ignored by the
+    # browser, and the cookie meant to expire would live on.
+    assert serialize_cookie("a", "1", expires=when) == f"a=1; Expires={EPOCH}"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 0, 0, tzinfo=timezone(timedelta(hours=-14))),
+        1e300,
+        10**400,
+        # Year 10000 and beyond, as seconds from now.
+        (datetime(10000 - 1, 12, 31, tzinfo=UTC) - datetime.now(UTC)).total_seconds() + 2 * 86400,
+    ],
+)
+def test_serialize_expires_after_year_9999_is_clamped(when: datetime | float) -> None:
+    assert serialize_cookie("a", "1", expires=when) == f"a=1; Expires={LAST}"
+
+
+def test_serialize_expires_every_clamped_value_parses_back() -> None:
+    for when in (datetime(1, 1, 1, tzinfo=UTC), 10**400):
+        header = serialize_cookie("a", "1", expires=when)
+        assert parse_http_date(header.removeprefix("a=1; Expires=")) is not None
+
+
+def test_serialize_huge_finite_max_age_is_kept() -> None:
+    assert serialize_cookie("a", "1", max_age=1e18) == "a=1; Max-Age=1000000000000000000"  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 import pytest
 
-from simples.http.url import URL, is_valid_host, split_host
+from simples.http.url import URL, is_valid_host, local_target, split_host
 
 # --- split_host ------------------------------------------------------------------
 
@@ -239,3 +239,118 @@ def test_url_href_is_cached() -> None:
 def test_url_long_path_linear() -> None:
     path = "/é" * 100_000
     assert URL("http", "h", path, "").href == "http://h" + "/%C3%A9" * 100_000
+
+
+# --- local_target (issue #18: open redirect) ----------------------------------------
+
+# Django's url_has_allowed_host_and_scheme bad URLs (tests/utils_tests/test_http.py),
+# then what browsers make of tabs, newlines, controls and backslashes (WHATWG URL).
+BAD_TARGETS = [
+    "http://example.com",
+    "http:///example.com",
+    "https://example.com",
+    "ftp://example.com",
+    r"\\example.com",
+    r"\\\example.com",
+    r"/\\/example.com",
+    r"\\//example.com",
+    r"/\/example.com",
+    r"\/example.com",
+    r"/\example.com",
+    r"http:/\//example.com",
+    r"http:\/example.com",
+    r"http:/\example.com",
+    'javascript:alert("XSS")',
+    "\njavascript:alert(x)",
+    "\x08//example.com",
+    r"http://otherserver\@example.com",
+    r"http:\\testserver\@example.com",
+    r"http://testserver\me:pass@example.com",
+    r"http://testserver\@example.com",
+    r"http:\\testserver\confirm\me@example.com",
+    "http:999999999",
+    "ftp:9999999999",
+    "\n",
+    "http://[2001:cdba:0000:0000:0000:0000:3257:9652/",
+    "http://2001:cdba:0000:0000:0000:0000:3257:9652]/",
+    # Issue #18's own list.
+    "//evil.com",
+    "https:evil.com",
+    "/\\evil.com",
+    "http://127.0.0.1\\@evil.com",
+    "/\t/evil.com",  # ?next=/%09/evil.com, once the query parser decoded it
+    "/\n/evil.com",
+    "/\r/evil.com",
+    "/\t\\evil.com",
+    "\t//evil.com",
+    " //evil.com",
+    "\x00//evil.com",
+    "\x1f/\x1f/evil.com",
+    "///evil.com",
+    "////evil.com",
+    "data:text/html,<script>alert(1)</script>",
+    "JaVaScRiPt:alert(1)",
+    "java\tscript:alert(1)",
+    "evil.com",
+    "evil.com/path",
+    "@evil.com",
+    "\\t\\tevil.com",
+    "/a\x00b",  # a control left inside: no header can hold it
+    "/a\x7fb",
+    "",
+    "   ",
+    "\t\n",
+]
+# Django's good URLs that are same-origin and path-absolute, and a few more.
+GOOD_TARGETS = [
+    ("/view/?param=http://example.com", "/view/?param=http://example.com"),
+    ("/view/?param=https://example.com", "/view/?param=https://example.com"),
+    ("/view?param=ftp://example.com", "/view?param=ftp://example.com"),
+    ("/url%20with%20spaces/", "/url%20with%20spaces/"),
+    ("/", "/"),
+    ("/notes?page=2#top", "/notes?page=2#top"),
+    ("/@evil.com", "/@evil.com"),  # a path on this site
+    ("/%09/evil.com", "/%09/evil.com"),  # still encoded: a path segment "%09"
+    ("/%2F/evil.com", "/%2F/evil.com"),
+    ("/a\\b", "/a\\b"),  # a backslash after the first segment stays in the path
+    ("/a//b", "/a//b"),
+    ("/login?next=//evil.com", "/login?next=//evil.com"),
+    ("  /notes\t\n ", "/notes"),  # what a browser would follow
+    ("/caf\u00e9 menu", "/caf%C3%A9%20menu"),
+    ("/\ud800", "/%ED%A0%80"),
+]
+# Django's other good URLs are relative or absolute: never a local target.
+NOT_PATH_ABSOLUTE = [
+    "view/?param=//example.com",
+    "https://testserver/",
+    "HTTPS://testserver/",
+    "//testserver/",
+    "http://testserver/confirm?email=me@example.com",
+    "path/http:2222222222",
+]
+
+
+@pytest.mark.parametrize("target", BAD_TARGETS + NOT_PATH_ABSOLUTE)
+def test_local_target_refuses_what_a_browser_could_read_as_another_site(target: str) -> None:
+    assert local_target(target) is None
+
+
+@pytest.mark.parametrize(("target", "expected"), GOOD_TARGETS)
+def test_local_target_keeps_paths_on_this_site(target: str, expected: str) -> None:
+    assert local_target(target) == expected
+
+
+@pytest.mark.parametrize("value", [None, 1, b"/path", ["/path"]])
+def test_local_target_of_a_non_string_is_none(value: object) -> None:
+    assert local_target(value) is None
+
+
+def test_local_target_every_control_character_around_the_slashes() -> None:
+    for code in range(0x20 + 1):
+        char = chr(code)
+        assert local_target(f"{char}//evil.com") is None
+        # Inside, a space is part of the path (a browser sends "/%20/evil.com").
+        assert local_target(f"/{char}/evil.com") == (None if code < 0x20 else "/%20/evil.com")
+        assert local_target(f"//evil.com{char}") is None
+    # One megabyte of tabs is still linear work.
+    assert local_target("/" + "\t" * 1_000_000 + "/evil.com") is None

@@ -1,5 +1,6 @@
 """The Cookie request header and Set-Cookie values (RFC 6265, RFC 6265bis)."""
 
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -21,6 +22,13 @@ _PLAIN_VALUE = re.compile(r"[!#$&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]*")
 _BAD_ATTRIBUTE = re.compile(r"[^\x20-\x3a\x3c-\x7e]")
 _SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 _DELETED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+# RFC 6265 §5.1.1: a user agent ignores an Expires whose year is before 1601 or
+# that it cannot parse (a negative or five-digit year), and the cookie then lives
+# as a session cookie. Dates are clamped into the range every client reads: the
+# past to the epoch (the usual "expired" value, also safe for 32-bit parsers), the
+# far future to the last second of year 9999.
+_EARLIEST_EXPIRES = 0.0
+_LATEST_EXPIRES = 253402300799.0  # Fri, 31 Dec 9999 23:59:59 GMT
 
 
 def parse_cookies(header: str) -> dict[str, str]:
@@ -110,8 +118,12 @@ def _encode_value(value: str) -> str:
 
 
 def _max_age(max_age: object) -> int:
-    if isinstance(max_age, bool) or not isinstance(max_age, int | float):
-        raise ValueError(f"max_age must be a number of seconds, got {max_age!r}")
+    if (
+        isinstance(max_age, bool)
+        or not isinstance(max_age, int | float)
+        or (isinstance(max_age, float) and not math.isfinite(max_age))
+    ):
+        raise ValueError(f"max_age must be a finite number of seconds, got {max_age!r}")
     # A negative Max-Age is outside the RFC 6265 grammar but means "expire now",
     # which 0 says in a form every client accepts.
     return max(int(max_age), 0)
@@ -122,11 +134,18 @@ def _expires(expires: object) -> str:
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=UTC)
         timestamp = expires.timestamp()
-    elif isinstance(expires, int | float) and not isinstance(expires, bool):
-        timestamp = time.time() + expires
+    elif (
+        isinstance(expires, int | float)
+        and not isinstance(expires, bool)
+        and (isinstance(expires, int) or math.isfinite(expires))
+    ):
+        # float() of a huge int overflows; such an int is clamped like any far date.
+        timestamp = time.time() + min(max(expires, -_LATEST_EXPIRES), _LATEST_EXPIRES)
     else:
-        raise ValueError(f"expires must be a datetime or seconds from now, got {expires!r}")
-    return format_http_date(timestamp)
+        raise ValueError(
+            f"expires must be a datetime or a finite number of seconds from now, got {expires!r}"
+        )
+    return format_http_date(min(max(timestamp, _EARLIEST_EXPIRES), _LATEST_EXPIRES))
 
 
 def _attribute(label: str, value: object) -> str:

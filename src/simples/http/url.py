@@ -144,3 +144,46 @@ class URL:
 
     def __hash__(self) -> int:
         return hash(self.href)
+
+
+# WHATWG URL standard, basic URL parser: leading and trailing C0 controls and
+# spaces are stripped, then every ASCII tab and newline is removed anywhere.
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = str.maketrans("", "", "\t\n\r")
+# Left in place after the two steps above, these make the Location header
+# invalid (a C0 control or DEL) or are meaningless in a path: refused.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Printable ASCII stays as it is ("%" included, so escapes are not encoded twice);
+# spaces and non-ASCII are percent-encoded as a browser would.
+_LOCATION_SAFE = "".join(map(chr, range(0x21, 0x7F)))
+
+
+def local_target(value: object) -> str | None:
+    """``value`` as a same-origin, path-absolute URL (``/notes?page=2``), or
+    ``None`` when a browser could read it as another site or a script.
+
+    Read the way browsers parse URLs (WHATWG URL standard): leading and trailing
+    C0 controls and spaces are stripped, tabs and newlines removed anywhere,
+    and a backslash is a slash. What is left must start with exactly one "/"
+    followed by anything but "/" or "\\": no scheme (``https:evil.com``,
+    ``javascript:``), no scheme-relative ``//evil.com`` or ``/\\evil.com``, no
+    userinfo (which needs an authority), no relative path (``view/``), nothing
+    empty. Control characters left inside, which no browser would send and a
+    header cannot hold, are refused too.
+
+    The result is the normalised target (what the browser would follow), with
+    spaces and non-ASCII percent-encoded, ready for a ``Location`` header.
+    """
+    if not isinstance(value, str):
+        return None
+    target = value.strip(_C0_AND_SPACE).translate(_TAB_OR_NEWLINE)
+    # Starting with "/" rules out any scheme (a scheme starts with a letter).
+    if (
+        not target.startswith("/")
+        or target[1:2] in ("/", "\\")
+        or _CONTROL.search(target) is not None
+    ):
+        return None
+    if not target.isascii() or " " in target:
+        target = quote(target, safe=_LOCATION_SAFE, errors="surrogatepass")
+    return target
