@@ -400,6 +400,7 @@ class Body:
         "_state",
         "_uploads",
         "_watch",
+        "schema",
     )
 
     def __init__(
@@ -429,6 +430,8 @@ class Body:
         self._raw = 0
         self._size = 0
         self._watch: BodyDeadline | _NoDeadline | None = None
+        #: The type ``json()`` validates into: the route's ``body=`` (docs/types.md).
+        self.schema: Any = None
 
     def __await__(self) -> Generator[Any, None, bytes]:
         return self.buffer().__await__()
@@ -466,14 +469,25 @@ class Body:
         charset = self._charset()
         return _decode(await self.buffer(limit), charset, 415)
 
-    async def json(self, limit: int | None = None) -> Any:
-        """The body parsed as JSON (always UTF-8, RFC 8259), whatever the Content-Type."""
+    async def json(self, limit: int | None = None, *, schema: Any = None) -> Any:
+        """The body parsed as JSON (always UTF-8, RFC 8259), whatever the Content-Type.
+
+        ``schema`` (else the route's ``body=``): a type to validate the body into;
+        422 when it does not fit (docs/types.md)."""
         data = await self.buffer(limit)
         if not data:
             raise HTTPError(400, "empty JSON body")
         depth = self._limit_of("json_depth")
         if depth > 0 and _json_too_deep(data, depth):
             raise HTTPError(400, f"JSON nested deeper than {depth} levels")
+        # -- typed bodies (docs/types.md)
+        if schema is None:
+            schema = self.schema
+        if schema is not None:
+            from simples.validation import decode_json
+
+            return decode_json(data, schema)
+        # --
         try:
             return _json_loads(data)
         except (ValueError, RecursionError) as exc:

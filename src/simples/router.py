@@ -125,6 +125,7 @@ def as_async(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         return result
 
     call.__name__ = getattr(handler, "__name__", "handler")
+    call.__doc__ = getattr(handler, "__doc__", None)  # the summary in openapi()
     return call
 
 
@@ -552,8 +553,8 @@ class Router:
                 if tree is not None:
                     found = tree.find(path)
                     if found is not None:
-                        route: Route = found[0]
-                        return route, dict(zip(route.names, found[1], strict=True))
+                        hit: Route = found[0]
+                        return hit, dict(zip(hit.names, found[1], strict=True))
         return None
 
     def allowed(self, path: str) -> list[str]:
