@@ -103,9 +103,7 @@ def convert(value: Any, schema: Any) -> Any:
 def _msgspec_entry(text: str) -> dict[str, Any]:
     """``Expected `int`, got `str` - at `$.tags[0]``` to an error entry."""
     found = _AT.match(text)
-    if found is None:
-        return entry([], text)
-    message, where = found.groups()
+    message, where = found.groups() if found is not None else (text, "")
     loc: list[str | int] = []
     for step in _STEP.finditer(where):
         field, index = step.groups()
