@@ -30,13 +30,18 @@ def tree_of(*patterns: str, linear: bool = False) -> RouteTree:
 def test_earlier_registered_pattern_wins_even_if_less_specific(linear: bool) -> None:
     tree = tree_of("/:x/b", "/a/:y", "/a/b/*", "/*", linear=linear)
     found = tree.find("/a/b")
-    assert found is not None and found[0] == "/:x/b" and list(found[1]) == ["a"]
+    assert found is not None
+    assert found[0] == "/:x/b"
+    assert list(found[1]) == ["a"]
     found = tree.find("/a/c")
-    assert found is not None and found[0] == "/a/:y"
+    assert found is not None
+    assert found[0] == "/a/:y"
     found = tree.find("/a/b/c")
-    assert found is not None and found[0] == "/a/b/*"
+    assert found is not None
+    assert found[0] == "/a/b/*"
     found = tree.find("/zz/yy/xx")
-    assert found is not None and found[0] == "/*"
+    assert found is not None
+    assert found[0] == "/*"
     assert list(found[1]) == ["zz/yy/xx"]
 
 
@@ -45,12 +50,15 @@ def test_star_matches_empty_and_slashes_but_needs_its_slash(linear: bool) -> Non
     tree = tree_of("/f/*", linear=linear)
     assert tree.find("/f") is None
     found = tree.find("/f/")
-    assert found is not None and list(found[1]) == [""]
+    assert found is not None
+    assert list(found[1]) == [""]
     found = tree.find("/f/a/b/")
-    assert found is not None and list(found[1]) == ["a/b/"]
+    assert found is not None
+    assert list(found[1]) == ["a/b/"]
     star = tree_of("/static*", linear=linear)
     found = star.find("/static/x.css")
-    assert found is not None and list(found[1]) == ["/x.css"]
+    assert found is not None
+    assert list(found[1]) == ["/x.css"]
 
 
 @pytest.mark.parametrize("linear", [False, True])
@@ -58,7 +66,8 @@ def test_params_need_a_non_empty_segment(linear: bool) -> None:
     tree = tree_of("/u/:id", "/u/:id/", linear=linear)
     assert tree.find("/u/") is None
     found = tree.find("/u/1/")
-    assert found is not None and found[0] == "/u/:id/"
+    assert found is not None
+    assert found[0] == "/u/:id/"
     assert tree.find("/u/1/2") is None
     assert tree.find("u/1") is None
 
@@ -67,9 +76,11 @@ def test_params_need_a_non_empty_segment(linear: bool) -> None:
 def test_mixed_segments(linear: bool) -> None:
     tree = tree_of("/files/:name.:ext", "/v:major<int>/x", linear=linear)
     found = tree.find("/files/report.tar.gz")
-    assert found is not None and list(found[1]) == ["report.tar", "gz"]
+    assert found is not None
+    assert list(found[1]) == ["report.tar", "gz"]
     found = tree.find("/v2/x")
-    assert found is not None and list(found[1]) == [2]
+    assert found is not None
+    assert list(found[1]) == [2]
     assert tree.find("/vx/x") is None
 
 
@@ -77,22 +88,27 @@ def test_mixed_segments(linear: bool) -> None:
 def test_converter_failure_falls_through_to_the_next_route(linear: bool) -> None:
     tree = tree_of("/n/:id<int>", "/n/:id<uuid>", "/n/:slug", linear=linear)
     found = tree.find("/n/-12")
-    assert found is not None and list(found[1]) == [-12]
+    assert found is not None
+    assert list(found[1]) == [-12]
     value = "A1B2C3D4-0000-4000-8000-00000000000F"
     found = tree.find(f"/n/{value}")
-    assert found is not None and found[0] == "/n/:id<uuid>"
+    assert found is not None
+    assert found[0] == "/n/:id<uuid>"
     assert list(found[1]) == [uuid.UUID(value)]
     found = tree.find("/n/12a")
-    assert found is not None and found[0] == "/n/:slug"
+    assert found is not None
+    assert found[0] == "/n/:slug"
 
 
 def test_path_converter_takes_the_rest_with_slashes() -> None:
     tree = tree_of("/docs/:page<path>/edit", "/docs/:page<path>")
     found = tree.find("/docs/a/b/c/edit")
-    assert found is not None and found[0] == "/docs/:page<path>/edit"
+    assert found is not None
+    assert found[0] == "/docs/:page<path>/edit"
     assert list(found[1]) == ["a/b/c"]
     found = tree.find("/docs/a/b")
-    assert found is not None and list(found[1]) == ["a/b"]
+    assert found is not None
+    assert list(found[1]) == ["a/b"]
     assert tree.find("/docs/") is None
 
 
@@ -117,7 +133,7 @@ def test_unknown_type_and_bad_names_fail_at_registration() -> None:
         parse_pattern("/x/:id<nope>")
     with pytest.raises(ValueError, match="twice"):
         parse_pattern("/x/:id/:id")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="identifier"):
         Converter("bad name", "x", str)
 
 
@@ -156,11 +172,14 @@ def test_lookup_work_does_not_grow_with_the_number_of_routes(size: int) -> None:
     paths._walk = counted  # type: ignore[assignment]
     try:
         found = router.match("GET", f"/items{size - 1}/42")
-        assert found is not None and found[1] == {"id": 42}
+        assert found is not None
+        assert found[1] == {"id": 42}
         found = router.match("GET", f"/7/leaf{size - 1}")
-        assert found is not None and found[1] == {"id": 7}
+        assert found is not None
+        assert found[1] == {"id": 7}
         found = router.match("GET", f"/v{size - 1}/x/y")
-        assert found is not None and found[1] == {"a": "x", "b": "y"}
+        assert found is not None
+        assert found[1] == {"a": "x", "b": "y"}
     finally:
         paths._walk = walk  # type: ignore[assignment]
     # the same few converter calls and tree steps for 10 or 1,000 routes
@@ -179,13 +198,18 @@ def test_router_match_order_through_the_tree() -> None:
     router.get("/users/me", handler)
     assert router._trees["GET"].linear is None
     found = router.match("GET", "/p/1")
-    assert found is not None and found[0].path == "/p/*"
+    assert found is not None
+    assert found[0].path == "/p/*"
     found = router.match("HEAD", "/p/1")
-    assert found is not None and found[0].path == "/p/*"
+    assert found is not None
+    assert found[0].path == "/p/*"
     found = router.match("POST", "/p/1")
-    assert found is not None and (found[0].method, found[0].path) == ("*", "/p/:a")
+    assert found is not None
+    assert (found[0].method, found[0].path) == ("*", "/p/:a")
     found = router.match("GET", "/users/me")
-    assert found is not None and found[0].path == "/users/me" and found[1] == {}
+    assert found is not None
+    assert found[0].path == "/users/me"
+    assert found[1] == {}
     assert router.allowed("/q3/x") == ["GET", "HEAD", "OPTIONS"]
     assert router.allowed("/p/1")[:3] == ["GET", "HEAD", "POST"]
 
@@ -199,5 +223,5 @@ def test_build_path_encodes_and_checks() -> None:
         build_path(pieces, {"id": 1, "name": "a"}, "n")
     with pytest.raises(LookupError):
         build_path(pieces, {"id": 1, "name": "a", "rest": "r", "extra": 1}, "n")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not fit"):
         build_path(pieces, {"id": "x", "name": "a", "rest": "r"}, "n")
