@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.overhead import lifespan  # noqa: E402
+from bench.overhead import lifespan
 
 BODY = b'{"title":"t","tags":["a","b"],"stars":3}'
 
@@ -66,7 +66,10 @@ async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -509,3 +509,23 @@ def test_openapi_document_is_valid_and_complete() -> None:
     assert {"Order", "Item", "Movie", "Point", "Parent", "Child"} <= set(schemas)
     ids = [op["operationId"] for item in paths.values() for op in item.values()]
     assert len(ids) == len(set(ids))
+
+
+@aio
+async def test_example_api() -> None:
+    from examples.api.app import server
+
+    async with simples.client(server) as client:
+        response = await client.post("/api/notes").type("json").send({"title": "milk"})
+        assert response.status == 201
+        assert response.headers.get("location") == "/api/notes/1"
+        note = await response.json()
+        assert (await client.get("/api/notes/1")).status == 200
+        assert (await client.get(f"/api/by-token/{note['token'].upper()}")).status == 200
+        assert (await client.get("/api/notes/one")).status == 404
+        listing = await (await client.get("/api/notes?size=5")).json()
+        assert listing["next"] == "/api/notes?page=2&size=5"
+        assert (await client.get("/api/notes?page=x")).status == 400
+        bad = await client.post("/api/notes").type("json").send({"title": 3})
+        assert bad.status == 422
+        validate(await (await client.get("/openapi.json")).json())
