@@ -461,6 +461,7 @@ class Body:
         "_spools",
         "_state",
         "_watch",
+        "schema",
     )
 
     def __init__(
@@ -490,6 +491,8 @@ class Body:
         self._raw = 0
         self._size = 0
         self._watch: BodyDeadline | _NoDeadline | None = None
+        #: The type ``json()`` validates into: the route's ``body=`` (docs/types.md).
+        self.schema: Any = None
 
     def __await__(self) -> Generator[Any, None, bytes]:
         return self.buffer().__await__()
@@ -527,14 +530,16 @@ class Body:
         charset = self._charset()
         return _decode(await self.buffer(limit), charset, 415)
 
-    async def json(self, limit: int | None = None) -> Any:
+    async def json(self, limit: int | None = None, *, schema: Any = None) -> Any:
         """The body parsed as JSON (always UTF-8, RFC 8259).
 
         415 before anything is received when the Content-Type is one a form on
         any site can send without a CORS preflight (``text/plain``, urlencoded,
         multipart): reading those as JSON would let another site post JSON to a
         cookie-authenticated endpoint. Any other type, or none, is read.
-        """
+
+        ``schema`` (else the route's ``body=``): a type to validate the body into;
+        422 when it does not fit (docs/types.md)."""
         media = parse_content_type(self._content_type)[0]
         if media in _FORM_TYPES:
             raise HTTPError(
@@ -547,6 +552,14 @@ class Body:
         depth = self._limit_of("json_depth")
         if depth > 0 and strict_json.too_deep(data, depth):
             raise HTTPError(400, f"JSON nested deeper than {depth} levels")
+        # -- typed bodies (docs/types.md)
+        if schema is None:
+            schema = self.schema
+        if schema is not None:
+            from simples.validation import decode_json
+
+            return decode_json(data, schema)
+        # --
         try:
             return strict_json.loads(data)
         except (ValueError, RecursionError) as exc:

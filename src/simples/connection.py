@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, overload
 
-from .encode import TEXT, encode_body
+from .encode import TEXT, dumps_json, encode_body
 from .http.cache import cache_control
 from .http.cookies import serialize_cookie
 from .http.headers import validate_header_name, validate_header_value
@@ -81,6 +81,9 @@ class HTTPConnection(Request):
             body = self.body_reader = request_body(
                 self._receive_tracked, self.scope["headers"], self.router.settings.limits, limit
             )
+            route = self.route
+            if route is not None:
+                body.schema = route.body
         return body
 
     @property
@@ -334,7 +337,22 @@ class HTTPConnection(Request):
         finally:
             self._error_depth -= 1
         if not response.started:
-            await response.respond_plain(code)
+            problem = self._problem(code)
+            if problem is None:
+                await response.respond_plain(code)
+            else:
+                response.set("content-type", ["application/problem+json"])
+                await response.respond(dumps_json(problem))
+
+    def _problem(self, code: int) -> dict[str, Any] | None:
+        """The problem details (RFC 9457) of the error being answered, if it has
+        some (a ``ValidationError``: docs/types.md)."""
+        error = self._data.get("error") if self._data else None
+        problem = getattr(error, "problem", None)
+        if problem is None or getattr(error, "code", None) != code:
+            return None
+        result: dict[str, Any] = problem()
+        return result
 
     def _awaits_continue(self) -> bool:
         """Whether the client sent ``Expect: 100-continue`` and none of its body

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,37 @@ JSON = "application/json"
 def _stdlib_default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
+    typed = _typed_builtins(value)
+    if typed is not _NOT_TYPED:
+        return typed
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_NOT_TYPED = object()
+
+
+def _typed_builtins(value: Any) -> Any:
+    """A msgspec ``Struct`` or a pydantic model as plain data, else ``_NOT_TYPED``.
+    Neither library is imported here: an instance exists only once its module is."""
+    msgspec = sys.modules.get("msgspec")
+    if msgspec is not None and isinstance(value, msgspec.Struct):
+        return msgspec.to_builtins(value)
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    return _NOT_TYPED
+
+
+def _typed_json(value: Any) -> bytes | None:
+    msgspec = sys.modules.get("msgspec")
+    if msgspec is not None and isinstance(value, msgspec.Struct):
+        encoded: bytes = msgspec.json.encode(value)
+        return encoded
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
+        text: str = value.model_dump_json()
+        return text.encode()
+    return None
 
 
 def _stdlib_dumps(value: Any) -> bytes:
@@ -60,7 +91,10 @@ def encode_body(data: Any) -> tuple[bytes, str | None]:
         dataclasses.is_dataclass(data) and not isinstance(data, type)
     ):
         return dumps_json(data), JSON
+    typed = _typed_json(data)
+    if typed is not None:
+        return typed, JSON
     raise TypeError(
         f"send() takes str, bytes, None, or JSON-able data (dict, list, numbers, bool, "
-        f"dataclasses), not {kind.__name__}"
+        f"dataclasses, msgspec Structs, pydantic models), not {kind.__name__}"
     )

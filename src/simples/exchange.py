@@ -126,6 +126,7 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
         except HTTPError as error:
             if response.started:
                 raise
+            connection.data["error"] = error
             await connection.error(error.code)
     except asyncio.CancelledError:
         keeper = connection.deadline

@@ -9,6 +9,7 @@ at cookies never pays for parsing them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
@@ -75,6 +76,16 @@ class RawResponse:
         self.send = send
 
 
+class Query(MultiDict[str]):
+    """The query string: ``query.get("page", 1, type=int)`` answers 400 (through
+    the error routes) when the value does not convert (docs/types.md)."""
+
+    __slots__ = ()
+
+    def invalid(self, key: str, value: str, exc: Exception) -> Exception:
+        return HTTPError(400, f"query parameter {key!r}: {exc}")
+
+
 class Request:
     """Request-side members; the base of HTTPConnection and WebSocketConnection."""
 
@@ -108,7 +119,8 @@ class Request:
         self.router = router
         self.method: str = scope.get("method", "GET")
         self.path: str = scope["path"]
-        self.params: dict[str, str] = {}
+        #: The route's parameters, converted by their types (``:id<int>``).
+        self.params: dict[str, Any] = {}
         self.route: Any = None
         self.session: Session | None = None
         self._host = host
@@ -197,10 +209,25 @@ class Request:
         if query is None:
             limit = self.router.settings.limits["query_pairs"]
             try:
-                query = self._query = parse_query(self.scope.get("query_string", b""), limit)
+                query = self._query = parse_query(
+                    self.scope.get("query_string", b""), limit, Query
+                )
             except QueryLimitError:
                 raise HTTPError(400, "Too many query parameters") from None
         return query
+
+    def url_for(
+        self,
+        name: str,
+        /,
+        query: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        **params: Any,
+    ) -> str:
+        """The path of the route named ``name`` on this server (or host), after
+        the request's ``root_path`` (docs/types.md); ``LookupError`` for an
+        unknown name or a missing parameter."""
+        root: str = self.scope.get("root_path", "")
+        return root + self.router.url_for(name, query, **params)
 
     @property
     def request(self) -> RawRequest:

@@ -17,6 +17,16 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from .chain import Next
 from .config import DEFAULTS, Enabled, Settings, merge, normalise
+from .paths import (
+    BUILTIN,
+    Converter,
+    Piece,
+    RouteTree,
+    build_path,
+    parse_pattern,
+    pattern_regex,
+    with_query,
+)
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
@@ -33,30 +43,50 @@ F = TypeVar("F", bound=Callable[..., Any])
 WEBSOCKET = "WEBSOCKET"  # ws routes share the tables under this pseudo-method
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
 ANY = "*"
-_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)|\*")
 
 
 class Route:
     """One registered handler: where it lives and how it is called."""
 
     __slots__ = (
+        "body",
         "endpoint",
         "handler",
         "method",
+        "name",
         "names",
         "options",
         "path",
+        "pieces",
         "regex",
+        "returns",
         "router",
         "warned",
     )
 
-    def __init__(self, method: str, path: str, handler: Handler, router: Router) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        router: Router,
+        name: str | None = None,
+        body: Any = None,
+        returns: Any = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.handler = handler
         self.router = router
-        self.regex, self.names = compile_pattern(path)
+        #: The pattern as text and parameters (``paths.parse_pattern``).
+        self.pieces: list[Piece] = parse_pattern(path, router.root.converters)
+        self.names = tuple(piece.name for piece in self.pieces if not isinstance(piece, str))
+        self.regex = compile_pieces(self.pieces) if self.names else None
+        #: The route's name for ``url_for`` (``name=``), the declared body type
+        #: (``body=``) and answer type (``returns=``): docs/types.md.
+        self.name = name
+        self.body = body
+        self.returns = returns
         self.warned = False
         # set by the exchange on first use: the handler wrapped with reply handling
         self.endpoint: Any = None
@@ -67,23 +97,18 @@ class Route:
         return f"Route({self.method} {self.path})"
 
 
-def compile_pattern(path: str) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
-    """``/users/:id/*`` to a regex; ``None`` for a fixed path."""
-    names: list[str] = []
-    parts: list[str] = []
-    last = 0
-    for match in _PARAM.finditer(path):
-        parts.append(re.escape(path[last : match.start()]))
-        name = match.group(1) or "*"
-        if name in names:
-            raise ValueError(f"route {path!r} names {name!r} twice")
-        names.append(name)
-        parts.append(f"(?P<p{len(names)}>[^/]+)" if match.group(1) else f"(?P<p{len(names)}>.*)")
-        last = match.end()
-    if not names:
-        return None, ()
-    parts.append(re.escape(path[last:]))
-    return re.compile("".join(parts)), tuple(names)
+def compile_pattern(
+    path: str, converters: Mapping[str, Converter] | None = None
+) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+    """``/users/:id/*`` to a regex (one group per parameter, the text before
+    conversion); ``None`` for a fixed path. Matching uses ``paths.RouteTree``."""
+    pieces = parse_pattern(path, converters)
+    names = tuple(piece.name for piece in pieces if not isinstance(piece, str))
+    return (compile_pieces(pieces), names) if names else (None, ())
+
+
+def compile_pieces(pieces: list[Piece]) -> re.Pattern[str]:
+    return re.compile(pattern_regex(pieces))
 
 
 def as_async(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -100,6 +125,7 @@ def as_async(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         return result
 
     call.__name__ = getattr(handler, "__name__", "handler")
+    call.__doc__ = getattr(handler, "__doc__", None)  # the summary in openapi()
     return call
 
 
@@ -128,10 +154,19 @@ class _Register(Protocol):
     """``router.get`` and friends, as the type checker sees them."""
 
     @overload
-    def __call__(self, path: str) -> Callable[[F], F]: ...
+    def __call__(
+        self, path: str, *, name: str | None = None, body: Any = None, returns: Any = None
+    ) -> Callable[[F], F]: ...
     @overload
     def __call__(
-        self, path: str, handler: HandlerLike, imports: Imports | None = None
+        self,
+        path: str,
+        handler: HandlerLike,
+        imports: Imports | None = None,
+        *,
+        name: str | None = None,
+        body: Any = None,
+        returns: Any = None,
     ) -> Router: ...
 
 
@@ -161,6 +196,14 @@ class Router:
         self.root: Router = parent.root if parent is not None else self
         self._fixed: dict[str, dict[str, Route]] = {}
         self._patterns: dict[str, list[Route]] = {}
+        #: The pattern routes by method, as lookup trees (``paths.RouteTree``).
+        self._trees: dict[str, RouteTree] = {}
+        if parent is None:
+            #: On a root (a server or a host): parameter types, route names and
+            #: every route in registration order (for ``openapi()``).
+            self.converters: dict[str, Converter] = dict(BUILTIN)
+            self.names: dict[str, Route] = {}
+            self.routes: list[Route] = []
         self._middlewares: list[Middleware] = []
         #: Error routes by status (read by ``find_error`` up the tree).
         self.errors: dict[int, Handler] = {}
@@ -176,7 +219,15 @@ class Router:
     # ----------------------------------------------------------- registration
 
     @overload
-    def route(self, methods: str | Iterable[str], path: str) -> Callable[[F], F]: ...
+    def route(
+        self,
+        methods: str | Iterable[str],
+        path: str,
+        *,
+        name: str | None = None,
+        body: Any = None,
+        returns: Any = None,
+    ) -> Callable[[F], F]: ...
     @overload
     def route(
         self,
@@ -184,6 +235,10 @@ class Router:
         path: str,
         handler: HandlerLike,
         imports: Imports | None = None,
+        *,
+        name: str | None = None,
+        body: Any = None,
+        returns: Any = None,
     ) -> Router: ...
     def route(
         self,
@@ -191,13 +246,22 @@ class Router:
         path: str,
         handler: HandlerLike | None = None,
         imports: Imports | None = None,
+        *,
+        name: str | None = None,
+        body: Any = None,
+        returns: Any = None,
     ) -> Any:
-        """Register ``handler`` for ``methods`` at ``path``; without a handler, a decorator."""
-        names = [methods] if isinstance(methods, str) else list(methods)
+        """Register ``handler`` for ``methods`` at ``path``; without a handler, a decorator.
+
+        ``name``: the route's name for ``url_for``; ``body``: the type the JSON
+        body is validated into; ``returns``: the answer's type, for ``openapi()``
+        (docs/types.md)."""
+        methods_ = [methods] if isinstance(methods, str) else list(methods)
+        typed = {"name": name, "body": body, "returns": returns}
         if handler is None:
 
             def decorate(function: F) -> F:
-                self.route(names, path, function)
+                self.route(methods_, path, function, **typed)
                 return function
 
             return decorate
@@ -205,16 +269,68 @@ class Router:
             raise ValueError(f"a route path starts with '/', got {path!r}")
         call = view(handler, imports) if isinstance(handler, str) else as_async(handler)
         full = self.prefix + path if path else self.prefix or "/"
-        for method in names:
+        root = self.root
+        if name is not None:
+            named = root.names.get(name)
+            if named is not None and named.path != full:
+                raise ValueError(f"route name {name!r} is taken by {named.path!r}")
+        for method in methods_:
             method = method.upper()
             if method != ANY and (not method.isalpha() or not method.isascii()):
                 raise ValueError(f"not an HTTP method: {method!r}")
-            entry = Route(method, full, call, self)
+            entry = Route(method, full, call, self, name, body, returns)
             if entry.regex is None:
                 self._fixed.setdefault(full, {})[method] = entry
             else:
                 self._patterns.setdefault(method, []).append(entry)
+                tree = self._trees.get(method)
+                if tree is None:
+                    tree = self._trees[method] = RouteTree()
+                tree.add(entry, entry.pieces)
+            if name is not None:
+                root.names.setdefault(name, entry)
+            root.routes.append(entry)
         return self
+
+    def converter(
+        self,
+        name: str,
+        regex: str,
+        parse: Callable[[str], Any],
+        format: Callable[[Any], str] = str,
+        *,
+        schema: Mapping[str, Any] | None = None,
+    ) -> Router:
+        """Add the parameter type ``:param<name>`` (docs/types.md): a segment that
+        ``regex`` matches whole is turned into a value by ``parse`` (a
+        ``ValueError`` there means no match); ``format`` turns a value back into
+        text for ``url_for``; ``schema`` is its JSON Schema for ``openapi()``."""
+        self.root.converters[name] = Converter(name, regex, parse, format, schema)
+        return self
+
+    def url_for(
+        self,
+        name: str,
+        /,
+        query: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        **params: Any,
+    ) -> str:
+        """The path of the route named ``name`` with ``params`` filled in
+        (percent-encoded) and ``query`` appended. Names are per server (or
+        host) and cover its sub-routers; ``LookupError`` for an unknown name or
+        a missing parameter. No ``root_path`` here: ``connection.url_for`` adds
+        the one of the request."""
+        route = self.root.names.get(name)
+        if route is None:
+            raise LookupError(f"no route named {name!r}")
+        return with_query(build_path(route.pieces, params, name), query)
+
+    def openapi(self, title: str, version: str, **info: Any) -> dict[str, Any]:
+        """An OpenAPI 3.1 document of this server's (or host's) HTTP routes
+        (docs/types.md)."""
+        from .openapi import document
+
+        return document(self.root.routes, title, version, info)
 
     get = _Shorthand("GET")
     post = _Shorthand("POST")
@@ -234,6 +350,7 @@ class Router:
         timeout: float | None = ...,
         advanced: bool = ...,
         protocols: Iterable[str] | None = ...,
+        name: str | None = ...,
     ) -> Callable[[F], F]: ...
     @overload
     def ws(
@@ -246,6 +363,7 @@ class Router:
         timeout: float | None = ...,
         advanced: bool = ...,
         protocols: Iterable[str] | None = ...,
+        name: str | None = ...,
     ) -> Router: ...
     def ws(
         self,
@@ -257,6 +375,7 @@ class Router:
         timeout: float | None = None,
         advanced: bool = False,
         protocols: Iterable[str] | None = None,
+        name: str | None = None,
     ) -> Any:
         """Register a WebSocket route ``async def handler(ws)`` (docs/websocket.md)."""
         if origins is not None and not callable(origins):
@@ -274,26 +393,27 @@ class Router:
         if handler is None:
 
             def decorate(function: F) -> F:
-                self.ws(path, function, **options)  # type: ignore[call-overload]
+                self.ws(path, function, name=name, **options)  # type: ignore[call-overload]
                 return function
 
             return decorate
-        self.route(WEBSOCKET, path, handler)
+        self.route(WEBSOCKET, path, handler, name=name)
         full = self.prefix + path if path else self.prefix or "/"
         table = self._fixed.get(full)
         route = table[WEBSOCKET] if table and WEBSOCKET in table else self._patterns[WEBSOCKET][-1]
         route.options = options
         return self
 
-    def match_ws(self, path: str) -> tuple[Route, dict[str, str]] | None:
+    def match_ws(self, path: str) -> tuple[Route, dict[str, Any]] | None:
         entry = self._fixed.get(path)
         if entry is not None and WEBSOCKET in entry:
             return entry[WEBSOCKET], {}
-        for route in self._patterns.get(WEBSOCKET, ()):
-            assert route.regex is not None
-            found = route.regex.fullmatch(path)
+        tree = self._trees.get(WEBSOCKET)
+        if tree is not None:
+            found = tree.find(path)
             if found is not None:
-                return route, dict(zip(route.names, found.groups(), strict=True))
+                route: Route = found[0]
+                return route, dict(zip(route.names, found[1], strict=True))
         return None
 
     def router(self, prefix: str) -> Router:
@@ -419,7 +539,7 @@ class Router:
                 return router
         return self
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
         """Find the route for a request (the order of docs/routing.md); HEAD falls back to GET."""
         entry = self._fixed.get(path)
         if entry is not None:
@@ -430,27 +550,23 @@ class Router:
                 route = entry.get(ANY)
             if route is not None:
                 return route, {}
-        patterns = self._patterns
-        if patterns:
+        trees = self._trees
+        if trees:
             for key in (method, "GET", ANY) if method == "HEAD" else (method, ANY):
-                for route in patterns.get(key, ()):
-                    regex = route.regex
-                    assert regex is not None
-                    found = regex.fullmatch(path)
+                tree = trees.get(key)
+                if tree is not None:
+                    found = tree.find(path)
                     if found is not None:
-                        return route, dict(zip(route.names, found.groups(), strict=True))
+                        hit: Route = found[0]
+                        return hit, dict(zip(hit.names, found[1], strict=True))
         return None
 
     def allowed(self, path: str) -> list[str]:
         """Methods that have a route for ``path`` (for 405 and OPTIONS)."""
         methods: set[str] = set(self._fixed.get(path, ()))
         methods.discard(WEBSOCKET)
-        for method, routes in self._patterns.items():
-            if (
-                method not in methods
-                and method != WEBSOCKET
-                and any(route.regex is not None and route.regex.fullmatch(path) for route in routes)
-            ):
+        for method, tree in self._trees.items():
+            if method not in methods and method != WEBSOCKET and tree.find(path) is not None:
                 methods.add(method)
         if ANY in methods:
             return list(METHODS[:7])

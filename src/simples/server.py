@@ -125,11 +125,13 @@ class Server(Router):
                 if suffix == "." + bare:
                     return router
             router = Router()
+            router.converters = self.converters  # server.converter() reaches every host
             self._wildcard_hosts.append(("." + bare, router))
             return router
         existing = self._exact_hosts.get(bare)
         if existing is None:
             existing = self._exact_hosts[bare] = Router()
+            existing.converters = self.converters
         return existing
 
     def _pick_host(self, hostname: str) -> Router:

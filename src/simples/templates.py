@@ -77,6 +77,8 @@ class Jinja:
         #: The (plain mode) ``jinja2.Environment``: add filters, tests and globals
         #: here; the async mode environment shares them.
         self.environment = jinja2.Environment(**options)
+        # url_for("user", id=7) in a template: the rendering connection's url_for
+        self.environment.globals.setdefault("url_for", _url_for)
         self._async_environment: jinja2.Environment | None = None
         # compiled templates by name, per mode; used only when templates never reload
         self._plain: dict[str, jinja2.Template] = {}
@@ -275,6 +277,15 @@ def _is_async_value(value: Any) -> bool:
         return True
     call = getattr(type(value), "__call__", None)  # noqa: B004 - async callable objects
     return call is not None and inspect.iscoroutinefunction(call)
+
+
+@jinja2.pass_context
+def _url_for(context: Any, name: str, /, query: Any = None, **params: Any) -> str:
+    """``url_for`` in templates: the path of a named route (docs/types.md)."""
+    connection = context.get("connection")
+    if not isinstance(connection, Request):
+        raise RuntimeError("url_for() in a template needs a render through connection.render()")
+    return connection.url_for(name, query, **params)
 
 
 def _has_async_value(values: Mapping[str, Any]) -> bool:

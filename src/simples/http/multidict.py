@@ -1,10 +1,23 @@
 """A read-mostly multi-dict: ``md[key]`` is the first value, ``getall`` all of them."""
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Generic, TypeVar, overload
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, overload
 
 V = TypeVar("V")
 D = TypeVar("D")
+T = TypeVar("T")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _boolean(value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("not a boolean (true/false, 1/0, yes/no, on/off)")
 
 
 class MultiDict(Mapping[str, V], Generic[V]):
@@ -38,9 +51,31 @@ class MultiDict(Mapping[str, V], Generic[V]):
     def get(self, key: str) -> V | None: ...
     @overload
     def get(self, key: str, default: V | D) -> V | D: ...
-    def get(self, key: str, default: object = None) -> object:
+    @overload
+    def get(self, key: str, default: D, type: Callable[[V], T]) -> T | D: ...
+    @overload
+    def get(self, key: str, *, type: Callable[[V], T]) -> T | None: ...
+    def get(self, key: str, default: object = None, type: Any = None) -> object:
+        """The first value of ``key`` (``default`` when absent), converted by
+        ``type`` (``int``, ``float``, ``bool``, any callable) when given: a value
+        it refuses (``ValueError``/``TypeError``) raises what ``invalid`` returns."""
         values = self._items.get(key)
-        return values[0] if values else default
+        if type is None:
+            return values[0] if values else default
+        if not values:
+            return default
+        value = values[0]
+        try:
+            if type is bool:
+                return _boolean(value)
+            return type(value)
+        except (ValueError, TypeError) as exc:
+            raise self.invalid(key, value, exc) from None
+
+    def invalid(self, key: str, value: V, exc: Exception) -> Exception:
+        """The error ``get(key, type=...)`` raises for a value ``type`` refused
+        (the request's query answers 400 instead)."""
+        return ValueError(f"{key}={value!r}: {exc}")
 
     def getall(self, key: str) -> list[V]:
         """Every value of ``key`` in arrival order; ``[]`` when absent."""

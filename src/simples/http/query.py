@@ -13,19 +13,22 @@ class QueryLimitError(ValueError):
     """More pairs than the configured limit: the caller answers 400."""
 
 
-def parse_query(query: bytes | str, max_pairs: int = 1000) -> MultiDict[str]:
+def parse_query(
+    query: bytes | str, max_pairs: int = 1000, cls: type[MultiDict[str]] = MultiDict
+) -> MultiDict[str]:
     """Parse ``a=1&b=2&b=3``; ``+`` is a space, ``a[]`` is key ``a``.
 
     Percent-escapes decode as UTF-8 with replacement characters, and a malformed
     escape stays literal, so no query string is ever an error except one with more
-    than ``max_pairs`` pairs (``0`` means no limit).
+    than ``max_pairs`` pairs (``0`` means no limit). ``cls``: the multi-dict
+    class to build (the request's answers 400 for a value of the wrong type).
     """
     # One decode of the whole string instead of one per key and value: ASCII
     # bytes ("&", "=", "%") never belong to an invalid UTF-8 sequence, so splitting
     # afterwards finds the same pieces.
     text = query.decode("utf-8", "replace") if isinstance(query, bytes) else query
     if not text:
-        return MultiDict()
+        return cls()
     if "+" in text:
         text = text.replace("+", " ")
     pieces = text.split("&")
@@ -46,7 +49,7 @@ def parse_query(query: bytes | str, max_pairs: int = 1000) -> MultiDict[str]:
         if "%" in value:
             value = _unescape(value)
         append((name, value))
-    return MultiDict(pairs)
+    return cls(pairs)
 
 
 def _unescape(text: str) -> str:

@@ -188,7 +188,7 @@ class WebSocketConnection(Request):
 
     # ---------------------------------------- framework-internal: the handshake
 
-    def apply_route(self, route: Any, params: dict[str, str]) -> None:
+    def apply_route(self, route: Any, params: dict[str, Any]) -> None:
         """Framework-internal: take the matched route's options (message size
         limit, advanced mode, idle timeout)."""
         self.route = route
