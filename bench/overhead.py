@@ -191,7 +191,10 @@ async def main() -> None:
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     parser.add_argument("--calls-only", action="store_true", help="count calls, no timing")
     parser.add_argument(
-        "--show-calls", type=int, default=0, metavar="K",
+        "--show-calls",
+        type=int,
+        default=0,
+        metavar="K",
         help="list the K functions called most per request (simples only)",
     )
     args = parser.parse_args()
