@@ -47,7 +47,8 @@ def app_for(root: Path, **options: object) -> simples.Server:
 
 def memory_of(app: simples.Server) -> FileCache:
     state = app.settings.state(simples.files.FEATURE)  # type: ignore[attr-defined]
-    assert isinstance(state, Static) and state.memory is not None
+    assert isinstance(state, Static)
+    assert state.memory is not None
     return state.memory
 
 
@@ -75,10 +76,12 @@ def test_a_cached_file_is_served_like_a_fresh_one(public: Path) -> None:
     assert first.headers["content-type"] == "text/plain; charset=utf-8"
     assert first.headers["cache-control"] == "no-cache"
     assert first.headers["accept-ranges"] == "bytes"
-    assert revalidated.status == 304 and since.status == 304
+    assert revalidated.status == 304
+    assert since.status == 304
     assert revalidated.headers["etag"] == first.headers["etag"]
     assert failed.status == 412
-    assert part.status == 206 and part.headers["content-range"] == "bytes 1-2/5"
+    assert part.status == 206
+    assert part.headers["content-range"] == "bytes 1-2/5"
 
 
 def test_a_replaced_file_is_served_new_at_once(public: Path) -> None:
@@ -127,7 +130,8 @@ def test_a_sidecar_added_later_is_negotiated_at_once(public: Path) -> None:
     app = app_for(public)
     with simples.client(app).sync() as live:
         plain = live.get("/a.txt", headers={"accept-encoding": "gzip"})
-        assert "content-encoding" not in plain.headers and "vary" not in plain.headers
+        assert "content-encoding" not in plain.headers
+        assert "vary" not in plain.headers
         (public / "a.txt.gz").write_bytes(gzip.compress(b"first"))
         os.utime(public / "a.txt.gz", None)  # newer than its file
         packed = live.get("/a.txt", headers={"accept-encoding": "gzip"})
@@ -164,15 +168,18 @@ def test_the_bound_is_kept(public: Path) -> None:
         for name in names:
             assert live.get(f"/{name}").buffer() == name.encode() * 10
         memory = memory_of(app)
-        assert len(memory) == 4 and memory.size == 240
+        assert len(memory) == 4
+        assert memory.size == 240
     app = app_for(public, cache_bytes=150)
     with simples.client(app).sync() as live:
         for name in names:
             live.get(f"/{name}")
         memory = memory_of(app)
-        assert len(memory) == 2 and memory.size == 120
+        assert len(memory) == 2
+        assert memory.size == 120
         # the most recently used stay
-        assert memory.get("/f9.txt") is not None and memory.get("/f0.txt") is None
+        assert memory.get("/f9.txt") is not None
+        assert memory.get("/f0.txt") is None
 
 
 @pytest.mark.parametrize("key", ["cache_entries", "cache_bytes"])
@@ -188,9 +195,9 @@ def test_zero_turns_the_cache_off(public: Path, key: str) -> None:
 @pytest.mark.parametrize("value", [-1, 1.5, "10", True, None])
 @pytest.mark.parametrize("key", ["cache_entries", "cache_bytes"])
 def test_bad_cache_sizes_fail_when_configured(public: Path, key: str, value: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="static cache_"):
         simples.server().config(static={"location": str(public), key: value})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="static cache_"):
         Static({**DEFAULTS["static"], "location": str(public), key: value}, str(public))
 
 
