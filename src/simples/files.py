@@ -162,6 +162,7 @@ class FileInfo:
         "name",
         "path",
         "size",
+        "validators",
         "vary",
     )
 
@@ -182,6 +183,8 @@ class FileInfo:
         self.media = type_for_name(name)
         self.encoding: str | None = None  # content-coding of a precompressed sidecar
         self.vary = False  # sidecars exist: the answer depends on Accept-Encoding
+        #: Made once for a file kept in memory: (ETag, Last-Modified, its text).
+        self.validators: tuple[str, int, str] | None = None
 
     def close(self) -> None:
         fd = self.fd
@@ -336,7 +339,9 @@ _FIELDS = frozenset(
     }
 )
 _LIST_FIELDS = frozenset({b"if-match", b"if-none-match", b"accept-encoding"})
-_CONDITIONS = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
+_CONDITIONS = frozenset(
+    (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
+)
 
 
 def request_fields(connection: HTTPConnection) -> dict[bytes, str]:
@@ -383,9 +388,14 @@ async def _answer_file(
 ) -> None:
     response = connection.response
     size = info.size
-    # A Last-Modified in the future would make If-Modified-Since misbehave.
-    modified = min(int(info.mtime), int(time.time()))
-    etag = response.first("etag") or make_etag(size, info.mtime_ns, info.encoding or "")
+    validators = info.validators
+    if validators is None:
+        # A Last-Modified in the future would make If-Modified-Since misbehave.
+        modified = min(int(info.mtime), int(time.time()))
+        etag = response.first("etag") or make_etag(size, info.mtime_ns, info.encoding or "")
+    else:
+        modified = validators[1]
+        etag = response.first("etag") or validators[0]
     chosen_modified = response.first("last-modified")
     if chosen_modified is not None:
         parsed = parse_http_date(chosen_modified)
@@ -398,7 +408,7 @@ async def _answer_file(
         # Preconditions and ranges are about a successful answer: an error page
         # sent with drain() from a 404 route must not turn into a 304.
         verdict = None
-        if any(name in fields for name in _CONDITIONS):
+        if fields and not _CONDITIONS.isdisjoint(fields):
             verdict = evaluate(
                 connection.method,
                 fields.get(b"if-match"),
@@ -460,7 +470,11 @@ def _validators(
 ) -> None:
     response = connection.response
     response.default("etag", etag)
-    response.default("last-modified", format_http_date(modified))
+    validators = info.validators
+    response.default(
+        "last-modified",
+        validators[2] if validators is not None else format_http_date(modified),
+    )
     if cache is not None:
         response.default("cache-control", cache)
     if info.encoding is not None:
@@ -1043,6 +1057,9 @@ class FileCache:
         folder = info.folder
         if info.ident[2] > settled or (folder is not None and folder[1][2] > settled):
             return
+        modified = int(info.mtime)  # settled: not in the future
+        etag = make_etag(size, info.mtime_ns)
+        info.validators = (etag, modified, format_http_date(modified))
         self.drop(key)
         entries = self._entries
         entries[key] = (info, cache)
@@ -1113,20 +1130,20 @@ def prepare_static(root: Router) -> None:
 
 async def serve_static(connection: HTTPConnection, static: Static) -> bool:
     """Answer a GET or HEAD no route took from the router's static folder."""
-    router = connection.router
-    relative = connection.path[len(router.prefix) :]
-    parsed = safe_segments(relative, static.dotfiles)
-    if parsed is None:
-        return False
-    segments, directory = parsed
+    relative = connection.path[len(connection.router.prefix) :]
     fields = request_fields(connection)
     memory = static.memory
     if memory is not None and b"range" not in fields:
         # Not for ranges: a range is read from the file, as without the cache.
+        # A path in the cache passed safe_segments (same rules) when it was kept.
         cached = memory.get(relative)
         if cached is not None:
             await _answer_file(connection, cached[0], cached[1], fields)
             return True
+    parsed = safe_segments(relative, static.dotfiles)
+    if parsed is None:
+        return False
+    segments, directory = parsed
     accept = fields.get(b"accept-encoding")
     eager = _wants_eager(connection, fields)
     remember = False
