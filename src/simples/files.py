@@ -344,13 +344,22 @@ _CONDITIONS = frozenset(
 )
 
 
+# Raw names known not to be wanted (lowercased once, not on every request); bounded.
+_OTHER_FIELDS: set[bytes] = set()
+
+
 def request_fields(connection: HTTPConnection) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
     for name, value in connection.scope["headers"]:
         if name not in _FIELDS:
-            name = name.lower()  # ASGI promises lowercase; a lax server is tolerated
-            if name not in _FIELDS:
+            if name in _OTHER_FIELDS:
                 continue
+            lowered = name.lower()  # ASGI promises lowercase; a lax server is tolerated
+            if lowered not in _FIELDS:
+                if len(_OTHER_FIELDS) < 1024:
+                    _OTHER_FIELDS.add(name)
+                continue
+            name = lowered
         text = value.decode("latin-1")
         if name not in found:
             found[name] = text
