@@ -1021,6 +1021,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="seconds of warm-up per server start (default 2)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="1 round, 2 s, 1 s warm-up")
     parser.add_argument("--ws", action="store_true", help="also run bench/ws_bench.py")
+    parser.add_argument("--overhead", action="store_true",
+                        help="also run bench/overhead.py (µs, calls per request)")  # fmt: skip
+    parser.add_argument("--routes", action="store_true",
+                        help="also run bench/routes.py (Router.match cost) if present")  # fmt: skip
+    parser.add_argument("--only-scripts", action="store_true",
+                        help="skip the wrk run: only the scripts chosen above")  # fmt: skip
     parser.add_argument("--engines", type=names(list(ENGINES)), default=list(ENGINES))
     parser.add_argument("--apps", type=names(list(APPS)), default=list(APPS))
     parser.add_argument("--endpoints", type=names([e.name for e in ENDPOINTS]),
@@ -1074,6 +1080,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, _raise_interrupt)
     state = State()
     interrupted = False
+    if args.only_scripts:
+        return run_scripts(args)
     try:
         run(args, state)
     except KeyboardInterrupt:
@@ -1086,17 +1094,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     report(args, state, interrupted)
     if interrupted:
         return 130
+    scripts = run_scripts(args)
+    return 1 if state.failures or scripts else 0
+
+
+def script_env() -> dict[str, str]:
+    """The environment of a side script: this checkout's ``src`` first, as for the
+    servers, so a worktree measures its own code."""
+    env = dict(os.environ)
+    paths = [str(APPS_DIR), str(PROJECT / "src")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def run_scripts(args: argparse.Namespace) -> int:
+    """The scripts chosen with --ws, --overhead and --routes, in that order; the
+    exit status is 1 if one failed."""
+    commands: list[list[str]] = []
     if args.ws:
-        command = [
-            sys.executable,
-            str(BENCH / "ws_bench.py"),
-            "--json",
-            str(RESULTS / "ws-latest.json"),
-        ]
+        command = [sys.executable, str(BENCH / "ws_bench.py"), "--json",
+                   str(RESULTS / "ws-latest.json")]  # fmt: skip
         if args.quick:
             command.append("--quick")
-        subprocess.run(command, check=True)
-    return 1 if state.failures else 0
+        commands.append(command)
+    if args.overhead:
+        command = [sys.executable, str(BENCH / "overhead.py"),
+                   "--apps", ",".join(a for a in args.apps if a in OVERHEAD_APPS)]  # fmt: skip
+        if args.quick:
+            command += ["--n", "2000", "--rounds", "1"]
+        commands.append(command)
+    if args.routes:
+        routes = BENCH / "routes.py"
+        if routes.exists():
+            commands.append([sys.executable, str(routes)])
+        else:
+            log("bench: --routes: bench/routes.py is not there (yet); skipped")
+    failed = 0
+    for command in commands:
+        log(f"bench: running {Path(command[1]).name}")
+        if subprocess.run(command, env=script_env(), cwd=PROJECT).returncode != 0:
+            log(f"bench: {Path(command[1]).name} FAILED")
+            failed = 1
+    return failed
+
+
+# The apps bench/overhead.py can call in process (no Redis).
+OVERHEAD_APPS = ("bare", "simples", "starlette", "falcon", "blacksheep")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,9 @@ class HTTPConnection(Request):
         response = self.response
         if value is MISSING:
             return response.get(key)
-        if value is None:
+        if type(value) is str:  # the common case, without the conversion call
+            response.set(key, [validate_header_value(value)])
+        elif value is None:
             response.remove(key)
         elif isinstance(value, list | tuple):
             response.set(key, [validate_header_value(_header_text(item)) for item in value])

@@ -27,6 +27,7 @@ import secrets
 import stat
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -58,6 +59,12 @@ REVALIDATE: Final = "no-cache"
 # Sidecar files, best first when the client rates codings alike.
 SIDECARS: Final = (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz"))
 PATHSEND: Final = "http.response.pathsend"
+# The memory cache of static folders: files of at most this size are kept.
+CACHE_FILE_MAX: Final = CHUNK
+# A file (or folder) changed less than this long ago is not cached yet: file
+# times have a coarse clock, so a change within the same tick as the caching
+# could keep the same stat; past this margin any later write moves st_mtime.
+_SETTLED_NS: Final = 2_000_000_000
 
 _WINDOWS = os.name == "nt"
 # NUL and other control characters, backslashes (a separator on Windows, and "/\"
@@ -146,19 +153,28 @@ class FileInfo:
     __slots__ = (
         "encoding",
         "fd",
+        "folder",
         "head",
+        "ident",
         "media",
         "mtime",
         "mtime_ns",
         "name",
         "path",
         "size",
+        "validators",
         "vary",
     )
 
     def __init__(self, path: str, fd: int | None, st: os.stat_result, name: str) -> None:
         self.path = path
         self.fd = fd
+        #: What the opened file's stat said: (device, inode, mtime_ns, size).
+        self.ident = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        #: The folder of a static file whose sidecars were looked for, and its
+        #: stat (device, inode, mtime_ns) taken before that: a sidecar added
+        #: or removed changes it.
+        self.folder: tuple[str, tuple[int, int, int]] | None = None
         self.size = st.st_size
         self.mtime = st.st_mtime
         self.mtime_ns = st.st_mtime_ns
@@ -167,6 +183,8 @@ class FileInfo:
         self.media = type_for_name(name)
         self.encoding: str | None = None  # content-coding of a precompressed sidecar
         self.vary = False  # sidecars exist: the answer depends on Accept-Encoding
+        #: Made once for a file kept in memory: (ETag, Last-Modified, its text).
+        self.validators: tuple[str, int, str] | None = None
 
     def close(self) -> None:
         fd = self.fd
@@ -321,16 +339,27 @@ _FIELDS = frozenset(
     }
 )
 _LIST_FIELDS = frozenset({b"if-match", b"if-none-match", b"accept-encoding"})
-_CONDITIONS = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
+_CONDITIONS = frozenset(
+    (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
+)
+
+
+# Raw names known not to be wanted (lowercased once, not on every request); bounded.
+_OTHER_FIELDS: set[bytes] = set()
 
 
 def request_fields(connection: HTTPConnection) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
     for name, value in connection.scope["headers"]:
         if name not in _FIELDS:
-            name = name.lower()  # ASGI promises lowercase; a lax server is tolerated
-            if name not in _FIELDS:
+            if name in _OTHER_FIELDS:
                 continue
+            lowered = name.lower()  # ASGI promises lowercase; a lax server is tolerated
+            if lowered not in _FIELDS:
+                if len(_OTHER_FIELDS) < 1024:
+                    _OTHER_FIELDS.add(name)
+                continue
+            name = lowered
         text = value.decode("latin-1")
         if name not in found:
             found[name] = text
@@ -368,9 +397,14 @@ async def _answer_file(
 ) -> None:
     response = connection.response
     size = info.size
-    # A Last-Modified in the future would make If-Modified-Since misbehave.
-    modified = min(int(info.mtime), int(time.time()))
-    etag = response.first("etag") or make_etag(size, info.mtime_ns, info.encoding or "")
+    validators = info.validators
+    if validators is None:
+        # A Last-Modified in the future would make If-Modified-Since misbehave.
+        modified = min(int(info.mtime), int(time.time()))
+        etag = response.first("etag") or make_etag(size, info.mtime_ns, info.encoding or "")
+    else:
+        modified = validators[1]
+        etag = response.first("etag") or validators[0]
     chosen_modified = response.first("last-modified")
     if chosen_modified is not None:
         parsed = parse_http_date(chosen_modified)
@@ -383,7 +417,7 @@ async def _answer_file(
         # Preconditions and ranges are about a successful answer: an error page
         # sent with drain() from a 404 route must not turn into a 304.
         verdict = None
-        if any(name in fields for name in _CONDITIONS):
+        if fields and not _CONDITIONS.isdisjoint(fields):
             verdict = evaluate(
                 connection.method,
                 fields.get(b"if-match"),
@@ -445,7 +479,11 @@ def _validators(
 ) -> None:
     response = connection.response
     response.default("etag", etag)
-    response.default("last-modified", format_http_date(modified))
+    validators = info.validators
+    response.default(
+        "last-modified",
+        validators[2] if validators is not None else format_http_date(modified),
+    )
     if cache is not None:
         response.default("cache-control", cache)
     if info.encoding is not None:
@@ -674,7 +712,7 @@ class Static:
     """A router's static section, resolved once: absolute root, index names,
     dotfile rule, cache policy, SPA fallback."""
 
-    __slots__ = ("_cache", "dotfiles", "fallback", "index", "root")
+    __slots__ = ("_cache", "dotfiles", "fallback", "index", "memory", "root")
 
     def __init__(self, section: Mapping[str, Any], base: str) -> None:
         location = _location(section["location"])
@@ -685,6 +723,10 @@ class Static:
         self.dotfiles = _dotfiles(section["dotfiles"])
         self.fallback = _fallback(section["fallback"])
         self._cache = _cache_policy(section["cache"])
+        entries = _cache_size("cache_entries", section["cache_entries"])
+        limit = _cache_size("cache_bytes", section["cache_bytes"])
+        #: Small files kept in memory (``cache_entries``/``cache_bytes``; 0: off).
+        self.memory = FileCache(entries, limit) if entries and limit else None
 
     def cache_for(self, name: str) -> str | None:
         return self._cache(name)
@@ -703,6 +745,15 @@ def check_config(partial: Mapping[str, Any]) -> None:
         _fallback(partial["fallback"])
     if "cache" in partial:
         _cache_policy(partial["cache"])
+    for key in ("cache_entries", "cache_bytes"):
+        if key in partial:
+            _cache_size(key, partial[key])
+
+
+def _cache_size(key: str, value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"static {key} is an int of 0 or more (0: no memory cache), not {value!r}")
+    return value
 
 
 def _dotfiles(value: Any) -> bool:
@@ -857,7 +908,12 @@ def _resolve(static: Static, base: str, segments: list[str]) -> tuple[str, os.st
 
 
 def _locate(
-    static: Static, segments: list[str], directory: bool, eager: bool, accept: str | None
+    static: Static,
+    segments: list[str],
+    directory: bool,
+    eager: bool,
+    accept: str | None,
+    remember: bool = False,
 ) -> FileInfo | int:
     """Find, check and open the file for a request (in a worker thread): a
     FileInfo, 301 for a directory named without its slash, 404 or 403."""
@@ -879,11 +935,15 @@ def _locate(
                     if not directory:
                         return _REDIRECT
                     path = f"{name}/{index}".lstrip("/")
-                    return _open_static(static, entry[0], entry[1], path, eager, accept)
+                    # remembered with the folder's stat: an index file added
+                    # earlier in the list must win at once
+                    return _open_static(
+                        static, entry[0], entry[1], path, eager, accept, remember, True
+                    )
             return 404
         if directory or not stat.S_ISREG(st.st_mode):
             return 404
-        return _open_static(static, real, st, name, eager, accept)
+        return _open_static(static, real, st, name, eager, accept, remember)
     except OSError as error:
         code = status_for(error)
         if code is None:
@@ -892,13 +952,28 @@ def _locate(
 
 
 def _open_static(
-    static: Static, real: str, st: os.stat_result, name: str, eager: bool, accept: str | None
+    static: Static,
+    real: str,
+    st: os.stat_result,
+    name: str,
+    eager: bool,
+    accept: str | None,
+    remember: bool = False,
+    indexed: bool = False,
 ) -> FileInfo:
     target, target_st, coding = real, st, None
     vary = False
+    folder = None
+    compressible = is_compressible(type_for_name(name))
+    if remember and (compressible or indexed):
+        # Taken before the sidecars (or the index) are looked for: one added or
+        # removed later changes the folder's mtime.
+        parent = os.path.dirname(real)
+        parent_st = os.stat(parent)
+        folder = (parent, (parent_st.st_dev, parent_st.st_ino, parent_st.st_mtime_ns))
     # Looked for even without Accept-Encoding: when sidecars exist the answer
     # is negotiated, and every variant must say so with Vary.
-    if is_compressible(type_for_name(name)):
+    if compressible:
         found: dict[str, tuple[str, os.stat_result]] = {}
         for candidate, suffix in SIDECARS:
             side = real + suffix
@@ -924,7 +999,92 @@ def _open_static(
     info = _open_regular(target, target_st, eager, name, nofollow=True)
     info.encoding = coding
     info.vary = vary
+    info.folder = folder
     return info
+
+
+# ------------------------------------------------------------- memory cache
+
+
+class FileCache:
+    """Small static files kept in memory (bytes, stat, validators), least
+    recently used first out, bounded by a number of entries and a total size.
+
+    An entry is revalidated on every use with one ``os.stat`` of the file (and
+    one of its folder when sidecars were looked for): a different device,
+    inode, modification time or size drops it and the request takes the usual
+    path. A replaced or deleted file is therefore never served from memory
+    once its stat says so. Files changed within the last two seconds are not
+    kept (a coarse file clock could hide a second change in the same tick)."""
+
+    __slots__ = ("_entries", "entries", "limit", "size")
+
+    def __init__(self, entries: int, limit: int) -> None:
+        self.entries = entries
+        self.limit = limit
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[FileInfo, str | None]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> tuple[FileInfo, str | None] | None:
+        """The fresh entry for ``key`` (dropping a stale one), or ``None``."""
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        info = found[0]
+        try:
+            st = os.stat(info.path)
+            fresh = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) == info.ident
+            folder = info.folder
+            if fresh and folder is not None:
+                st = os.stat(folder[0])
+                fresh = (st.st_dev, st.st_ino, st.st_mtime_ns) == folder[1]
+        except (OSError, ValueError):
+            fresh = False
+        if not fresh:
+            self.drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: str, info: FileInfo, cache: str | None) -> None:
+        """Keep ``info`` if it is a small whole file, settled, with no sidecars."""
+        head = info.head
+        size = info.size
+        if (
+            head is None
+            or info.vary
+            or info.encoding is not None
+            or size > CACHE_FILE_MAX
+            or size > self.limit
+            or size != info.ident[3]
+        ):
+            return
+        settled = time.time_ns() - _SETTLED_NS
+        folder = info.folder
+        if info.ident[2] > settled or (folder is not None and folder[1][2] > settled):
+            return
+        modified = int(info.mtime)  # settled: not in the future
+        etag = make_etag(size, info.mtime_ns)
+        info.validators = (etag, modified, format_http_date(modified))
+        self.drop(key)
+        entries = self._entries
+        entries[key] = (info, cache)
+        self.size += size
+        while len(entries) > self.entries or self.size > self.limit:
+            _, (old, _) = entries.popitem(last=False)
+            self.size -= old.size
+
+    def drop(self, key: str) -> None:
+        found = self._entries.pop(key, None)
+        if found is not None:
+            self.size -= found[0].size
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.size = 0
 
 
 # Bases (working directories) per root router, recorded when the server starts.
@@ -943,6 +1103,8 @@ class StaticFiles(Feature):
         "dotfiles": False,
         "cache": None,
         "fallback": None,
+        "cache_entries": 256,
+        "cache_bytes": 4 << 20,
     }
 
     def validate(self, partial: Mapping[str, Any]) -> None:
@@ -977,17 +1139,29 @@ def prepare_static(root: Router) -> None:
 
 async def serve_static(connection: HTTPConnection, static: Static) -> bool:
     """Answer a GET or HEAD no route took from the router's static folder."""
-    router = connection.router
-    relative = connection.path[len(router.prefix) :]
+    relative = connection.path[len(connection.router.prefix) :]
+    fields = request_fields(connection)
+    memory = static.memory
+    if memory is not None and b"range" not in fields:
+        # Not for ranges: a range is read from the file, as without the cache.
+        # A path in the cache passed safe_segments (same rules) when it was kept.
+        cached = memory.get(relative)
+        if cached is not None:
+            await _answer_file(connection, cached[0], cached[1], fields)
+            return True
     parsed = safe_segments(relative, static.dotfiles)
     if parsed is None:
         return False
     segments, directory = parsed
-    fields = request_fields(connection)
     accept = fields.get(b"accept-encoding")
     eager = _wants_eager(connection, fields)
+    remember = False
+    if memory is not None and connection.method == "GET" and b"range" not in fields:
+        # A small file read now can be kept (even where the server would send it
+        # itself with pathsend: from memory is cheaper still).
+        eager = remember = True
     result: FileInfo | int = await _offload(
-        _close_info, _locate, static, segments, directory, eager, accept
+        _close_info, _locate, static, segments, directory, eager, accept, remember
     )
     if result == 404 and static.fallback is not None and _wants_fallback(connection, segments):
         fallback = await _offload(
@@ -998,7 +1172,10 @@ async def serve_static(connection: HTTPConnection, static: Static) -> bool:
             return True
         return False
     if isinstance(result, FileInfo):
-        await send_file(connection, result, static.cache_for(result.name), fields)
+        cache = static.cache_for(result.name)
+        if remember:
+            memory.put(relative, result, cache)  # type: ignore[union-attr]
+        await send_file(connection, result, cache, fields)
         return True
     if result == _REDIRECT:
         await connection.redirect(_slash_location(connection), True)
@@ -1031,7 +1208,9 @@ def _slash_location(connection: HTTPConnection) -> str:
 
 
 __all__ = [
+    "CACHE_FILE_MAX",
     "CHUNK",
+    "FileCache",
     "FileInfo",
     "NotRegularFile",
     "Static",

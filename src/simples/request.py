@@ -163,9 +163,19 @@ class Request:
     def cookies(self) -> dict[str, str]:
         cookies = self._cookies
         if cookies is None:
-            lines = self.headers.getall("cookie")
-            # HTTP/2 clients may split the Cookie header; RFC 9113 §8.2.3 joins with "; "
-            cookies = self._cookies = parse_cookies("; ".join(lines)) if lines else {}
+            # The raw lines scanned here (no Headers object for the common case).
+            line: str | None = None
+            for name, value in self.scope["headers"]:
+                if name == b"cookie":
+                    text = value.decode("latin-1")
+                    # HTTP/2 clients may split the Cookie header; RFC 9113 §8.2.3
+                    # joins with "; "
+                    line = text if line is None else f"{line}; {text}"
+            if line is None:
+                # none, or a lax server that did not lowercase the names
+                lines = self.headers.getall("cookie")
+                line = "; ".join(lines) if lines else None
+            cookies = self._cookies = parse_cookies(line) if line else {}
         return cookies
 
     @property

@@ -18,6 +18,14 @@ _KEYS: dict[str, bytes] = {}
 _VALID_NAMES: dict[str, str] = {}
 
 
+def _key(name: str) -> bytes:
+    """The raw (lowercase bytes) form of a header name, remembered (bounded)."""
+    key = name.lower().encode("latin-1", "replace")
+    if len(_KEYS) < 1024:
+        _KEYS[name] = key
+    return key
+
+
 class Headers(Mapping[str, str]):
     """Request headers from the ASGI ``scope["headers"]`` list.
 
@@ -50,11 +58,7 @@ class Headers(Mapping[str, str]):
     def _scan(self, name: str) -> list[str]:
         # A handler reads a few headers: comparing raw bytes (ASGI promises lowercase
         # names) is cheaper than decoding every header into an index first.
-        key = _KEYS.get(name)
-        if key is None:
-            key = name.lower().encode("latin-1", "replace")
-            if len(_KEYS) < 1024:
-                _KEYS[name] = key
+        key = _KEYS[name] if name in _KEYS else _key(name)
         values = [value.decode("latin-1") for found, value in self.raw if found == key]
         if not values and not self._lowercase():
             values = self._build().get(name.lower(), [])
@@ -80,7 +84,16 @@ class Headers(Mapping[str, str]):
     def get(self, name: str, default: str | D) -> str | D: ...
     def get(self, name: str, default: object = None) -> object:
         index = self._index
-        values = self._scan(name) if index is None else index.get(name.lower())
+        if index is None:
+            # _scan inlined for the first value only: the most common lookup
+            key = _KEYS[name] if name in _KEYS else _key(name)
+            for found, value in self.raw:
+                if found == key:
+                    return value.decode("latin-1")
+            if self._lowercase():
+                return default
+            index = self._build()
+        values = index.get(name.lower())
         return values[0] if values else default
 
     def getall(self, name: str) -> list[str]:
