@@ -260,38 +260,14 @@ class Response:
     async def respond(self, body: bytes, content_type: str | None = None) -> None:
         """Send a whole response: the head, then ``body`` in one message;
         ``content_type`` unless the response has one."""
-        if self.started:
-            self.expect_idle()
-        headers = self.headers
-        if content_type is not None and "content-type" not in headers:
-            headers["content-type"] = [content_type]
-        # start() and _transmit() inlined: the path of nearly every response
-        hooks = self._hooks
-        if hooks is not None:
-            body = await self._run_hooks(hooks, body)  # type: ignore[assignment]
-            headers = self.headers  # the hooks may have replaced the dict
-        status = self.status
-        if status in _NO_BODY or status < 200:
-            headers.pop("content-length", None)
-            if status == 304:
-                for name in _NOT_IN_304:
-                    headers.pop(name, None)
-            if body is not None:
-                body = b""
-        elif body is not None:
-            headers["content-length"] = [str(len(body))]
-        self._state = STREAMING
-        self.started = True
-        deadline = self.deadline
-        if deadline is not None:
-            deadline.touch()
-        await self._send({"type": _START, "status": status, "headers": self.raw_headers()})
+        if content_type is not None and "content-type" not in self.headers:
+            if self.started:
+                self.expect_idle()
+            self.headers["content-type"] = [content_type]
+        sent = await self.start(body)
         self._state = FINISHED  # _move, inlined on the hot path
         self.finished = True
-        deadline = self.deadline
-        if deadline is not None:
-            deadline.touch()
-        await self._send({"type": _BODY, "body": b"" if self.head_only else body})
+        await self._transmit({"type": _BODY, "body": b"" if self.head_only else sent})
 
     async def respond_plain(self, status: int) -> None:
         """The default answer for an error status: its reason phrase as text."""
