@@ -33,6 +33,7 @@ __all__ = [
     "Session",
     "SessionManager",
     "SessionStore",
+    "SessionTooLarge",
     "StoreUnavailable",
 ]
 
@@ -437,6 +438,60 @@ class RedisStore:
 # --------------------------------------------------------------------------- session
 
 
+class SavePlan:
+    """One request's changes to a session, as ``SessionManager.commit`` saves them."""
+
+    __slots__ = (
+        "data",
+        "deleted",
+        "destroyed",
+        "id",
+        "regenerated",
+        "replace",
+        "source",
+        "written",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        source: str | None,
+        data: dict[str, Any],
+        written: set[str],
+        deleted: set[str],
+        replace: bool,
+        regenerated: bool,
+        destroyed: bool,
+    ) -> None:
+        self.id = id
+        #: The id whose stored data the session mirrors (None: nothing stored).
+        self.source = source
+        self.data = data
+        self.written = written
+        self.deleted = deleted
+        self.replace = replace
+        self.regenerated = regenerated
+        self.destroyed = destroyed
+
+    @property
+    def touched_only(self) -> bool:
+        """Nothing to write: at most the expiry to renew."""
+        return not (self.written or self.deleted or self.replace or self.regenerated)
+
+
+class SessionTooLarge(HTTPError):
+    """The application stored more in a session than ``max_size`` allows: a 500
+    through the error routes, the stored session left as it was."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            500,
+            f"session data is {size} bytes of JSON, over the session max_size of {limit}: "
+            "keep large data elsewhere (a database, a file) and its key in the session",
+        )
+
+
 class Session(MutableMapping[str, Any]):
     """One client's session: a dict of JSON values plus an ``id``.
 
@@ -582,6 +637,25 @@ class Session(MutableMapping[str, Any]):
         self._id = _new_id()
         self._destroyed = True
 
+    def plan(self) -> SavePlan:
+        """What committing this request's work means (read by ``SessionManager``)."""
+        return SavePlan(
+            id=self._id,
+            source=self._source,
+            data=self._data,
+            written=self._written | self._mutated_in_place(),
+            deleted=self._deleted,
+            replace=self._replace,
+            regenerated=self._regenerated,
+            destroyed=self._destroyed,
+        )
+
+    def saved(self, id: str) -> None:
+        """The store now holds this session under ``id`` (after a commit)."""
+        self._id = id
+        self._source = id
+        self._reset_changes()
+
     def _mutated_in_place(self) -> set[str]:
         mutated = set()
         for key, before in self._snapshots.items():
@@ -637,7 +711,11 @@ class SessionManager:
         path: str = "/",
         domain: str | None = None,
         secure: bool | None = None,
+        max_size: int = 64 << 10,
     ) -> None:
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
+            raise ValueError(f"max_size must be bytes (an int >= 0, 0 = no cap), got {max_size!r}")
+        self.max_size = max_size
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
             raise ValueError(f"timeout must be a positive int of seconds, got {timeout!r}")
         if not isinstance(same_site, str) or same_site.lower() not in _SAME_SITE:
@@ -702,45 +780,56 @@ class SessionManager:
         """Save what the request did to ``session``; return the Set-Cookie value
         to send, or None. Returns only once the store has acknowledged the write.
 
-        Raises ``TypeError`` naming the key when a value is not JSON, and
+        Raises ``TypeError`` naming the key when a value is not JSON,
+        ``SessionTooLarge`` over ``max_size`` (nothing written) and
         ``StoreUnavailable`` when the store cannot be reached."""
-        written = session._written | session._mutated_in_place()
-        if not (written or session._deleted or session._replace or session._regenerated):
-            if session._destroyed:
+        plan = session.plan()
+        if plan.touched_only:
+            if plan.destroyed:
                 return self._variants[https][1]
-            if session._source is None:
+            if plan.source is None:
                 return None  # new and untouched: no cookie, no store entry
             # Rolling expiry: every request that carries the session renews both
             # the stored entry and the cookie.
-            await self.store.touch(session._source, self.timeout)
-            return self._set_cookie(session._source, https)
+            await self.store.touch(plan.source, self.timeout)
+            return self._set_cookie(plan.source, https)
 
-        source = session._source
-        replace = source is None or session._replace
-        checked = session._data.keys() if replace else written
+        source, data, written = plan.source, plan.data, plan.written
+        replace = source is None or plan.replace
+        checked = data.keys() if replace else written
         if not self._store_checks_json:
-            _check_json(session._data, checked)
+            _check_json(data, checked)
+        new_id = plan.id
         try:
+            if self.max_size:
+                self._check_size(data)
             if replace:
-                await self.store.set(session.id, dict(session._data), self.timeout)
-                if source is not None and source != session.id:
+                await self.store.set(new_id, dict(data), self.timeout)
+                if source is not None and source != new_id:
                     await self.store.remove(source)
             else:
                 assert source is not None
-                changes = {key: session._data[key] for key in written}
-                if not await self._merge_into(source, changes, session._deleted, session.id):
+                changes = {key: data[key] for key in written}
+                if not await self._merge_into(source, changes, plan.deleted, new_id):
                     # The stored session vanished during the request: it expired or
                     # another request destroyed it (a logout). Keep only what this
                     # request wrote, under a new id, so a destroyed id never comes
                     # back and a logout is not undone by a slower request.
-                    session._id = _new_id()
-                    await self.store.set(session.id, changes, self.timeout)
+                    new_id = _new_id()
+                    await self.store.set(new_id, changes, self.timeout)
         except TypeError:
-            _check_json(session._data, checked)  # the same error, naming the key
+            _check_json(data, checked)  # the same error, naming the key
             raise
-        session._source = session.id
-        session._reset_changes()
-        return self._set_cookie(session.id, https)
+        session.saved(new_id)
+        return self._set_cookie(new_id, https)
+
+    def _check_size(self, data: dict[str, Any]) -> None:
+        # The whole session as this request sees it: what any later request will
+        # load. Encoded once more only when something changed.
+        size = sum(len(_dumps(key)) + len(_dumps(data[key])) for key in data)
+        if size > self.max_size:
+            logger.error("session of %d bytes refused (max_size %d)", size, self.max_size)
+            raise SessionTooLarge(size, self.max_size)
 
     async def _merge_into(
         self, source: str, changes: dict[str, Any], removed: Collection[str], target: str
@@ -776,7 +865,9 @@ def default_store() -> MemoryStore:
     return _default_store
 
 
-_MANAGER_OPTIONS = ("store", "timeout", "cookie", "http_only", "same_site", "path", "domain")
+_MANAGER_OPTIONS = (
+    "store", "timeout", "cookie", "http_only", "same_site", "path", "domain", "max_size",
+)
 
 
 def manager_from_config(section: Mapping[str, Any]) -> SessionManager:
@@ -800,7 +891,15 @@ class SessionFeature(Feature):
         "path": "/",
         "domain": None,
         "secure": None,
+        "max_size": 64 << 10,
     }
+
+    def validate(self, partial: Mapping[str, Any]) -> None:
+        max_size = partial.get("max_size", 0)
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
+            raise ValueError(
+                f"session max_size is bytes of JSON (an int >= 0, 0 = no cap), got {max_size!r}"
+            )
 
     def compile(self, section: Mapping[str, Any], router: Router) -> SessionManager:
         return manager_from_config(section)
