@@ -21,6 +21,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .feature import Feature
+from .http.headers import TOKEN
 from .http.url import is_valid_host
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ DEFAULT_PORTS: Final = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 SAFELISTED_HEADERS: Final = ("accept", "accept-language", "content-language", "content-type")
 # RFC 6454 serialisation: scheme "://" host [":" port], nothing else.
 _ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#@\s\\]+)")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _MAX_REQUESTED_HEADERS = 64
 
 
@@ -208,7 +208,7 @@ def _names(key: str, value: Any) -> tuple[bool, tuple[str, ...]]:
     if "*" in names:
         return True, ()
     for name in names:
-        if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+        if not isinstance(name, str) or TOKEN.fullmatch(name) is None:
             raise ValueError(f"cors {key}: {name!r} is not a header or method name")
     return False, names
 
@@ -332,7 +332,7 @@ async def answer_preflight(
     headers = connection.headers
     origin = headers.get("origin")
     requested = headers.get("access-control-request-method")
-    if origin is None or requested is None or _TOKEN.fullmatch(requested) is None:
+    if origin is None or requested is None or TOKEN.fullmatch(requested) is None:
         return False
     verdict = rules.allow_origin(origin)
     if verdict is None:
@@ -369,7 +369,7 @@ def _requested_headers(value: str | None) -> str:
     if not value:
         return ""
     names = [name.strip().lower() for name in value.split(",")[:_MAX_REQUESTED_HEADERS]]
-    return ", ".join(dict.fromkeys(name for name in names if _TOKEN.fullmatch(name)))
+    return ", ".join(dict.fromkeys(name for name in names if TOKEN.fullmatch(name)))
 
 
 __all__ = [

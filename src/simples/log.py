@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .feature import Feature
+from .http.headers import TCHAR
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
@@ -21,7 +22,7 @@ access_logger = logging.getLogger("simples.access")
 DEFAULT_FORMAT = "%short-date %time %protocol %method %href"
 
 Token = Callable[["HTTPConnection"], str]
-_TOKEN = re.compile(r"%(req|res)\[([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\]|%([a-z][a-z-]*[a-z]|[a-z])")
+_TOKEN = re.compile(rf"%(req|res)\[({TCHAR}+)\]|%([a-z][a-z-]*[a-z]|[a-z])")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from .feature import Feature
+from .http.headers import TCHAR
 from .http.url import is_valid_host
 from .request import IP
 from .types import Scope
@@ -29,10 +30,9 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Forwarded = tuple[IP | None, str | None, str | None]
 
-_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 # one forwarded-pair (RFC 7239 §4): token "=" ( token / quoted-string )
 _QUOTED = r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t\x20-\x7e\x80-\xff])*)"'
-_PAIR = re.compile(rf"[ \t]*({_TCHAR}+)=(?:({_TCHAR}+)|{_QUOTED})[ \t]*")
+_PAIR = re.compile(rf"[ \t]*({TCHAR}+)=(?:({TCHAR}+)|{_QUOTED})[ \t]*")
 _ESCAPE = re.compile(r"\\(.)")
 _PROTOCOLS: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _WS_PROTOCOLS: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}

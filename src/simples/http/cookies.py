@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from simples.http.dates import format_http_date
+from simples.http.headers import TOKEN, TOKEN_CHARS
 from simples.http.query import percent_decode
 
 # RFC 6265 §4.1.1 defines cookie-name as an RFC 2616 token: no separators.
-_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # The same set for str.strip, which checks a name in C faster than a regex call.
-_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # cookie-octet minus "%", which is reserved for our own percent-encoding so that
 # parse_cookies can always undo serialize_cookie.
 _SAFE_OCTETS = "!#$&'()*+-./:<=>?@[]^_`{|}~"
@@ -44,7 +43,7 @@ def parse_cookies(header: str) -> dict[str, str]:
             continue
         name = name.strip(" \t")
         # strip() leaves something behind exactly when a non-token char is present.
-        if name in cookies or not name or name.strip(_TOKEN_CHARS):
+        if name in cookies or not name or name.strip(TOKEN_CHARS):
             continue
         value = value.strip(" \t")
         if value[:1] == '"' and len(value) > 1 and value[-1] == '"':
@@ -71,7 +70,7 @@ def serialize_cookie(
     partitioned: bool = False,
 ) -> str:
     """The value of one Set-Cookie header line; ``value=None`` deletes the cookie."""
-    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+    if not isinstance(name, str) or TOKEN.fullmatch(name) is None:
         raise ValueError(f"invalid cookie name: {name!r}")
     parts = [f"{name}={_encode_value(value)}" if value is not None else f"{name}="]
 

@@ -6,8 +6,13 @@ from typing import TypeVar, overload
 
 D = TypeVar("D")
 
-# RFC 9110 §5.6.2 tchar; an explicit class so that non-ASCII letters never pass.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.6.2 tchar, the one definition of a token (header and method names,
+# cookie names, parameter names); an explicit class so that non-ASCII letters
+# never pass.
+TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+TOKEN = re.compile(TCHAR + "+")
+# The same set for str.strip, which checks a name in C faster than a regex call.
+TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Everything a field value may not carry: C0 controls other than HTAB, DEL, and
 # code points that latin-1 (the wire encoding of header values) cannot represent.
 _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
@@ -132,7 +137,7 @@ def validate_header_name(name: str) -> str:
     known = _VALID_NAMES.get(name) if isinstance(name, str) else None
     if known is not None:
         return known
-    if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+    if not isinstance(name, str) or TOKEN.fullmatch(name) is None:
         raise ValueError(f"invalid header name: {name!r}")
     lowered = name.lower()
     if len(_VALID_NAMES) < 1024:  # applications use a few names; bound the rest
