@@ -1,4 +1,5 @@
-"""Routing rules (docs/routing.md), against a real uvicorn."""
+"""Routing rules (docs/routing.md): in process through simples.client; a real uvicorn
+for what only the wire shows (HEAD on the wire, methods the HTTP parser refuses)."""
 
 from __future__ import annotations
 
