@@ -1,8 +1,9 @@
 """The showcase app over plain HTTP (and one WebSocket): what needs no browser.
 
 The browser suite (tests/browser) drives the same app through Chromium; here
-the app runs in-process on a real uvicorn, and the checks are on headers,
-statuses and log lines.
+the app runs in process through simples.client (a real uvicorn for the WebSocket
+feed, driven by the websockets library, and for the CLI), and the checks are on
+headers, statuses and log lines.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 import simples
-from tests.conftest import Live, serve
+from tests.conftest import Live, serve, serve_inprocess
 from tests.redis_server import free_port, running_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +39,20 @@ ALLOWED_ORIGIN = "http://localhost:3000"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+def showcase_options(tmp_path: Path) -> Options:
+    return Options(data=tmp_path / "data", page_size=2, max_upload=100_000, debug=True)
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Live]:
-    options = Options(data=tmp_path / "data", page_size=2, max_upload=100_000, debug=True)
-    with serve(create_app(options)) as live:
+    with serve_inprocess(create_app(showcase_options(tmp_path))) as live:
+        yield live
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Live]:
+    """The showcase on a real uvicorn (a WebSocket client needs a port)."""
+    with serve(create_app(showcase_options(tmp_path))) as live:
         yield live
 
 
@@ -163,7 +174,7 @@ def test_error_pages(app: Live, caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_the_failing_route_exists_only_in_debug(tmp_path: Path) -> None:
-    with serve(create_app(Options(data=tmp_path))) as live:
+    with serve_inprocess(create_app(Options(data=tmp_path))) as live:
         assert live.get("/boom").status_code == 404
 
 
@@ -321,7 +332,8 @@ def test_json_api_with_cors(app: Live) -> None:
     assert app.get("/api/notes/abc").status_code == 404
 
 
-def test_live_feed_sends_new_notes(app: Live) -> None:
+def test_live_feed_sends_new_notes(served: Live) -> None:
+    app = served
     csrf = sign_in(app, "Live")
 
     async def scenario() -> dict[str, object]:
@@ -371,7 +383,7 @@ def test_sessions_in_redis_when_redis_url_is_set(tmp_path: Path) -> None:
         client = redis.Redis.from_url(server.url)
         try:
             options = Options(data=tmp_path, redis_url=server.url)
-            with serve(create_app(options)) as live:
+            with serve_inprocess(create_app(options)) as live:
                 csrf = sign_in(live, "Redis")
                 session_id = live.client.cookies["_session"]
                 assert client.keys("showcase:session:*") == [
