@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 import simples
+from simples.clients import CookieJar
 
 
 class Live:
@@ -39,6 +40,10 @@ class Live:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, path, **kwargs)
+
+    def new_client(self, **options: Any) -> httpx.Client:
+        """Another httpx client (its own cookie jar) for this server; close it."""
+        return httpx.Client(base_url=self.url, **{"timeout": 10, **options})
 
     def raw(self, data: bytes, timeout: float = 5.0) -> bytes:
         """Send raw bytes, read until the server closes or goes quiet."""
@@ -182,14 +187,21 @@ class _InProcessTransport(httpx.BaseTransport):
                 grouped.setdefault(name, []).append(value)
         for name, values in grouped.items():
             sent.header(name, values)
-        # httpx's cookie jar is the one that counts (the Cookie header is in)
-        self._sync.cookies.clear()
         answer = sent.drain(body)
         return httpx.Response(
             answer.status,
             headers=list(answer.headers.raw),
             stream=httpx.ByteStream(answer.buffer(0)),
         )
+
+
+class _UnsentJar(CookieJar):
+    """The in-process client's jar, silenced: the httpx client in front keeps the
+    cookies (its Cookie header is what goes out), so that each httpx client is one
+    visitor, as with a real server."""
+
+    def header(self, url: str) -> str | None:
+        return None
 
 
 class InProcessLive:
@@ -199,8 +211,13 @@ class InProcessLive:
         self.app = app
         self.url = url
         self.port = port
-        self.client = httpx.Client(
-            base_url=url, transport=_InProcessTransport(sync), timeout=10
+        self._transport = _InProcessTransport(sync)
+        self.client = self.new_client()
+
+    def new_client(self, **options: Any) -> httpx.Client:
+        """Another httpx client (its own cookie jar, the same app); close it."""
+        return httpx.Client(
+            base_url=self.url, transport=self._transport, **{"timeout": 10, **options}
         )
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
@@ -235,6 +252,7 @@ def serve_inprocess(
         raise_app_exceptions=False,
         headers=headers,
     )
+    in_process.cookies = _UnsentJar()
     with in_process.sync() as sync:
         live = InProcessLive(app, sync, url, port)
         try:
