@@ -211,6 +211,8 @@ class InProcessLive:
         self.app = app
         self.url = url
         self.port = port
+        #: the ``simples.client(app).sync()`` client itself (no httpx in front)
+        self.sync = sync
         self._transport = _InProcessTransport(sync)
         self.client = self.new_client()
 
