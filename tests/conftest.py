@@ -241,17 +241,22 @@ def serve_inprocess(
     host: str = "127.0.0.1",
     port: int = INPROCESS_PORT,
     headers: Mapping[str, str] | None = None,
+    raise_app_exceptions: bool = False,
 ) -> Iterator[InProcessLive]:
     """``serve(app)`` in process: the app's lifespan runs for the block, requests
     go to it through ``simples.client(app)``. Like a server, an exception of the
-    app is a 500 for the test to see (``raise_app_exceptions=False``)."""
+    app is a 500 for the test to see, unless ``raise_app_exceptions``.
+
+    A ``Host`` given in ``headers=`` of a request becomes the host of the URL the
+    in-process client is given (it sends the URL's host as ``Host``), so the app
+    sees one Host line, as from a real client."""
     url = f"{scheme}://{host}:{port}"
     in_process = simples.client(
         app,
         base=url,
         client=client,
         timeout=10,
-        raise_app_exceptions=False,
+        raise_app_exceptions=raise_app_exceptions,
         headers=headers,
     )
     in_process.cookies = _UnsentJar()
