@@ -268,6 +268,10 @@ def serve_inprocess(
             live.client.close()
 
 
+#: either harness, for helpers and fixtures that work with both
+AnyLive = Live | InProcessLive
+
+
 @pytest.fixture
 def live_inprocess() -> Callable[[simples.Server], Any]:
     """``with live_inprocess(app) as server:`` inside a test."""

@@ -22,7 +22,7 @@ from simples import HTTPConnection
 from simples.compression import Compression
 from simples.config import DEFAULTS
 from simples.http.headers import with_token
-from tests.conftest import Live, serve, serve_inprocess
+from tests.conftest import AnyLive, serve, serve_inprocess
 
 PAYLOAD = {
     "items": [
@@ -48,7 +48,7 @@ def decode(coding: str | None, data: bytes) -> bytes:
 
 
 def fetch(
-    live: Live, path: str, accept: str | None, method: str = "GET"
+    live: AnyLive, path: str, accept: str | None, method: str = "GET"
 ) -> tuple[httpx.Response, bytes]:
     """The response and its body exactly as sent (not decoded by httpx)."""
     headers = {"accept-encoding": accept} if accept is not None else {"accept-encoding": ""}
@@ -111,13 +111,13 @@ def dynamic_app(**options: Any) -> simples.Server:
 
 
 @pytest.fixture(scope="module")
-def shared() -> Iterator[Live]:
+def shared() -> Iterator[AnyLive]:
     with serve_inprocess(dynamic_app()) as live:
         yield live
 
 
 @pytest.mark.parametrize("coding", ["br", "zstd", "gzip", "deflate"])
-def test_each_coding_round_trips(shared: Live, coding: str) -> None:
+def test_each_coding_round_trips(shared: AnyLive, coding: str) -> None:
     response, raw = fetch(shared, "/json", coding)
     text_response, text_raw = fetch(shared, "/text", coding)
     big_response, big_raw = fetch(shared, "/big", coding)

@@ -31,7 +31,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 import simples
-from tests.conftest import Live, serve, serve_inprocess
+from tests.conftest import AnyLive, Live, serve, serve_inprocess
 from tests.redis_server import free_port, running_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def showcase_options(tmp_path: Path) -> Options:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Live]:
+def app(tmp_path: Path) -> Iterator[AnyLive]:
     with serve_inprocess(create_app(showcase_options(tmp_path))) as live:
         yield live
 
@@ -56,7 +56,7 @@ def served(tmp_path: Path) -> Iterator[Live]:
         yield live
 
 
-def sign_in(live: Live, name: str = "Ada") -> str:
+def sign_in(live: AnyLive, name: str = "Ada") -> str:
     """Sign ``live.client`` in; returns the CSRF token of its session."""
     response = live.client.post("/login", data={"name": name})
     assert response.status_code == 303
@@ -67,11 +67,11 @@ def sign_in(live: Live, name: str = "Ada") -> str:
     return found.group(1)
 
 
-def post(live: Live, csrf: str, text: str, **files: tuple[str, bytes, str]) -> httpx.Response:
+def post(live: AnyLive, csrf: str, text: str, **files: tuple[str, bytes, str]) -> httpx.Response:
     return live.client.post("/notes", data={"csrf": csrf, "text": text}, files=files or None)
 
 
-def attachment_url(live: Live) -> str:
+def attachment_url(live: AnyLive) -> str:
     found = re.search(r'href="(/files/[0-9a-f]{32})"', live.get("/").text)
     assert found is not None
     return found.group(1)
@@ -80,7 +80,7 @@ def attachment_url(live: Live) -> str:
 # ------------------------------------------------------------------------ pages
 
 
-def test_pages_are_private_revalidated_and_in_the_visitors_language(app: Live) -> None:
+def test_pages_are_private_revalidated_and_in_the_visitors_language(app: AnyLive) -> None:
     page = app.get("/", headers={"Accept-Language": "de-DE, fr-CA;q=0.8, en;q=0.5"})
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -102,14 +102,14 @@ def test_pages_are_private_revalidated_and_in_the_visitors_language(app: Live) -
     assert login.headers["content-language"] == "fr"
 
 
-def test_dynamic_pages_are_compressed(app: Live) -> None:
+def test_dynamic_pages_are_compressed(app: AnyLive) -> None:
     page = app.get("/", headers={"Accept-Encoding": "br"})
     assert page.headers["content-encoding"] == "br"
     assert "Accept-Encoding" in page.headers["vary"]
     assert "<!doctype html>" in page.text
 
 
-def test_static_assets_are_fingerprinted_precompressed_and_immutable(app: Live) -> None:
+def test_static_assets_are_fingerprinted_precompressed_and_immutable(app: AnyLive) -> None:
     html = app.get("/").text
     found = re.search(r'href="/(site\.[0-9a-f]{10,}\.css)"', html)
     assert found is not None
@@ -154,7 +154,7 @@ def test_public_folder_is_built_from_the_assets(tmp_path: Path) -> None:
         assert gzip.decompress((build_assets.PUBLIC / f"{name}.gz").read_bytes()) == data
 
 
-def test_error_pages(app: Live, caplog: pytest.LogCaptureFixture) -> None:
+def test_error_pages(app: AnyLive, caplog: pytest.LogCaptureFixture) -> None:
     missing = app.get("/nowhere", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404
     assert "Erreur 404" in missing.text
@@ -181,7 +181,7 @@ def test_the_failing_route_exists_only_in_debug(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- forms, notes
 
 
-def test_post_redirect_get_and_pagination_links(app: Live) -> None:
+def test_post_redirect_get_and_pagination_links(app: AnyLive) -> None:
     csrf = sign_in(app)
     for number in range(4):
         created = post(app, csrf, f"note {number}")
@@ -209,7 +209,7 @@ def test_post_redirect_get_and_pagination_links(app: Live) -> None:
     assert '</api/notes?page=3>; rel="next"' in api.headers["link"]
 
 
-def test_forms_are_checked(app: Live) -> None:
+def test_forms_are_checked(app: AnyLive) -> None:
     # not signed in: posting sends you to the login page
     anonymous = app.client.post("/notes", data={"text": "hi"})
     assert anonymous.status_code == 303
@@ -238,7 +238,7 @@ def test_forms_are_checked(app: Live) -> None:
     assert "Ada" not in app.get("/").text.split("<main>")[0]
 
 
-def test_attachments_are_drained_with_ranges_and_safe_headers(app: Live, tmp_path: Path) -> None:
+def test_attachments_are_drained_with_ranges_and_safe_headers(app: AnyLive, tmp_path: Path) -> None:
     csrf = sign_in(app)
     data = bytes(range(256)) * 200
     page = b"<script>alert(1)</script>"
@@ -274,7 +274,7 @@ def test_attachments_are_drained_with_ranges_and_safe_headers(app: Live, tmp_pat
     assert app.get("/files/..%2F..%2Fnotes.json").status_code == 404
 
 
-def test_language_switch_stays_on_this_site(app: Live) -> None:
+def test_language_switch_stays_on_this_site(app: AnyLive) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", ""):
         response = app.get("/lang/en", params={"next": target})
         assert response.headers["location"] == "/"
@@ -288,7 +288,7 @@ def test_language_switch_stays_on_this_site(app: Live) -> None:
 # --------------------------------------------------------------- log, api, live
 
 
-def test_access_and_audit_log_lines(app: Live, caplog: pytest.LogCaptureFixture) -> None:
+def test_access_and_audit_log_lines(app: AnyLive, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="showcase"):
         sign_in(app, "Lin")
         app.get("/nowhere")
@@ -311,7 +311,7 @@ def test_access_and_audit_log_lines(app: Live, caplog: pytest.LogCaptureFixture)
     assert "127.0.0.1 user=Lin signed in" in lines("showcase.audit")
 
 
-def test_json_api_with_cors(app: Live) -> None:
+def test_json_api_with_cors(app: AnyLive) -> None:
     allowed = app.get("/api/notes", headers={"Origin": ALLOWED_ORIGIN})
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
@@ -334,7 +334,7 @@ def test_json_api_with_cors(app: Live) -> None:
 
 def test_live_feed_sends_new_notes(served: Live) -> None:
     app = served
-    csrf = sign_in(app, "Live")
+    csrf = sign_in(app, "AnyLive")
 
     async def scenario() -> dict[str, object]:
         async with connect(f"ws://127.0.0.1:{app.port}/live") as ws:
