@@ -1,19 +1,28 @@
-"""Real-server test harness: the app runs on uvicorn on a free loopback port in a
-background thread; tests talk to it with real HTTP clients and raw sockets."""
+"""Test harness.
+
+``serve(app)``: the app runs on uvicorn on a free loopback port in a background
+thread; tests talk to it with real HTTP clients and raw sockets (wire behaviour).
+
+``serve_inprocess(app)``: the same ``Live``-like surface (``get``, ``request``,
+``client``, ``url``, ``port``) on top of simples' own in-process client, for
+tests about application behaviour: no socket, no server, no port.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlunsplit
 
 import httpx
 import pytest
 
 import simples
+from simples.clients import CookieJar
 
 
 class Live:
@@ -31,6 +40,10 @@ class Live:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, path, **kwargs)
+
+    def new_client(self, **options: Any) -> httpx.Client:
+        """Another httpx client (its own cookie jar) for this server; close it."""
+        return httpx.Client(base_url=self.url, **{"timeout": 10, **options})
 
     def raw(self, data: bytes, timeout: float = 5.0) -> bytes:
         """Send raw bytes, read until the server closes or goes quiet."""
@@ -138,3 +151,130 @@ def serve(app: simples.Server, **start: Any) -> Iterator[Live]:
 def live() -> Callable[[simples.Server], Any]:
     """``with live(app) as server:`` inside a test."""
     return serve
+
+
+# ------------------------------------------------------------------ in process
+
+INPROCESS_PORT = 50080  # what the app sees as the server's port (no socket is opened)
+
+
+class _InProcessTransport(httpx.BaseTransport):
+    """An httpx transport that hands each request to ``simples.client(app)``.
+
+    httpx builds the requests and reads the answers (so the URL, the default
+    headers, ``params=``, ``data=``, ``files=``, ``json=``, the cookie jar,
+    redirects, ``status_code``, ``headers``, ``text``, ``json()``, ``cookies`` and
+    the decoding of ``Content-Encoding`` are exactly what the tests got from a real
+    server); the in-process client carries each request to the app, no socket.
+    """
+
+    def __init__(self, sync: Any) -> None:
+        self._sync = sync
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        target = urlunsplit(
+            (
+                request.url.scheme,
+                request.headers.get("host", ""),
+                request.url.raw_path.decode("ascii"),
+                "",
+                "",
+            )
+        )
+        sent = self._sync.request(request.method, target)
+        grouped: dict[str, list[str]] = {}
+        for name, value in request.headers.multi_items():
+            if name.lower() not in ("host", "content-length"):
+                grouped.setdefault(name, []).append(value)
+        for name, values in grouped.items():
+            sent.header(name, values)
+        answer = sent.drain(body)
+        return httpx.Response(
+            answer.status,
+            headers=list(answer.headers.raw),
+            stream=httpx.ByteStream(answer.buffer(0)),
+        )
+
+
+class _UnsentJar(CookieJar):
+    """The in-process client's jar, silenced: the httpx client in front keeps the
+    cookies (its Cookie header is what goes out), so that each httpx client is one
+    visitor, as with a real server."""
+
+    def header(self, url: str) -> str | None:
+        return None
+
+
+class InProcessLive:
+    """``serve_inprocess(app)``'s answer: ``Live``'s surface without a server."""
+
+    def __init__(self, app: simples.Server, sync: Any, url: str, port: int) -> None:
+        self.app = app
+        self.url = url
+        self.port = port
+        #: the ``simples.client(app).sync()`` client itself (no httpx in front)
+        self.sync = sync
+        self._transport = _InProcessTransport(sync)
+        self.client = self.new_client()
+
+    def new_client(self, **options: Any) -> httpx.Client:
+        """Another httpx client (its own cookie jar, the same app); close it."""
+        return httpx.Client(
+            base_url=self.url, transport=self._transport, **{"timeout": 10, **options}
+        )
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.get(path, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.request(method, path, **kwargs)
+
+    def raw(self, data: bytes, timeout: float = 5.0) -> bytes:
+        raise RuntimeError("raw bytes need a real server: use serve(app)")
+
+
+@contextmanager
+def serve_inprocess(
+    app: simples.Server,
+    *,
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+    scheme: str = "http",
+    host: str = "127.0.0.1",
+    port: int = INPROCESS_PORT,
+    headers: Mapping[str, str] | None = None,
+    raise_app_exceptions: bool = False,
+) -> Iterator[InProcessLive]:
+    """``serve(app)`` in process: the app's lifespan runs for the block, requests
+    go to it through ``simples.client(app)``. Like a server, an exception of the
+    app is a 500 for the test to see, unless ``raise_app_exceptions``.
+
+    A ``Host`` given in ``headers=`` of a request becomes the host of the URL the
+    in-process client is given (it sends the URL's host as ``Host``), so the app
+    sees one Host line, as from a real client."""
+    url = f"{scheme}://{host}:{port}"
+    in_process = simples.client(
+        app,
+        base=url,
+        client=client,
+        timeout=10,
+        raise_app_exceptions=raise_app_exceptions,
+        headers=headers,
+    )
+    in_process.cookies = _UnsentJar()
+    with in_process.sync() as sync:
+        live = InProcessLive(app, sync, url, port)
+        try:
+            yield live
+        finally:
+            live.client.close()
+
+
+#: either harness, for helpers and fixtures that work with both
+AnyLive = Live | InProcessLive
+
+
+@pytest.fixture
+def live_inprocess() -> Callable[[simples.Server], Any]:
+    """``with live_inprocess(app) as server:`` inside a test."""
+    return serve_inprocess

@@ -1,5 +1,6 @@
-"""Request bodies on a real server (uvicorn on loopback): ``body()``, forms,
-uploads, limits and hostile input.
+"""Request bodies: ``body()``, forms, uploads, limits and hostile input. Well-formed
+bodies whose answer is about parsing and limits run in process (simples.client);
+everything else on a real server (uvicorn on loopback).
 
 Raw sockets wherever an HTTP client would tidy the input up (framing, pacing,
 lies in the headers, clients that go away). Every hostile request must get a
@@ -34,7 +35,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import Live, serve
+from tests.conftest import InProcessLive, Live, serve, serve_inprocess
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -150,6 +151,14 @@ RECORD = Record()
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     with serve(make_app(RECORD)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def inprocess() -> Iterator[InProcessLive]:
+    """The same app in process (simples.client), for well-formed bodies whose answer
+    is about parsing and limits, not about the wire."""
+    with serve_inprocess(make_app(RECORD)) as running:
         yield running
 
 
@@ -314,8 +323,19 @@ def chunked(data: bytes, size: int) -> bytes:
     return b"".join(pieces) + b"0\r\n\r\n"
 
 
-def post(live: Live, path: str, body: bytes, content_type: str | None = None,
+def post(live: Live | InProcessLive, path: str, body: bytes, content_type: str | None = None,
          extra: tuple[str, ...] = ()) -> Reply:  # fmt: skip
+    if isinstance(live, InProcessLive):
+        # the same request through simples.client: the head() lines, then the body
+        request = live.sync.post(path)
+        if content_type is not None:
+            request.header("Content-Type", content_type)
+        for line in extra:
+            name, _, value = line.partition(":")
+            request.header(name.strip(), value.strip())
+        response = request.drain(body)
+        fields = {name.lower(): value for name, value in response.headers.items()}
+        return Reply(response.status, fields, response.buffer(0))
     with Wire(live) as wire:
         wire.send(head(path, len(body), content_type, extra) + body)
         return wire.reply()
@@ -422,37 +442,39 @@ def hostile(live: Live, request_head: bytes, body: bytes = b"", *, piece: int = 
 # ------------------------------------------------------------------- plain reads
 
 
-def test_the_log_check_does_see_a_crash(live: Live, no_error_logged: ErrorLog) -> None:
+def test_the_log_check_does_see_a_crash(
+    inprocess: InProcessLive, no_error_logged: ErrorLog
+) -> None:
     # The autouse check below every test is only worth something if it can fail.
-    assert_error_route(post(live, "/crash", b"x"), 500)
+    assert_error_route(post(inprocess, "/crash", b"x"), 500)
     assert wait_until(lambda: bool(no_error_logged.records))
     assert "a real crash, logged" in repr(no_error_logged.records[0].exc_info)
     no_error_logged.records.clear()
 
 
-def test_body_text_json_qs_and_urlencoded_form(live: Live) -> None:
+def test_body_text_json_qs_and_urlencoded_form(inprocess: InProcessLive) -> None:
     data = bytes(range(256)) * 100
-    assert post(live, "/echo", data).json() == {"size": len(data), "sha256": sha(data)}
-    assert post(live, "/text", "héllo".encode(), "text/plain").json() == {"text": "héllo"}
-    latin = post(live, "/text", "héllo".encode("latin-1"), "text/plain; charset=latin-1")
+    assert post(inprocess, "/echo", data).json() == {"size": len(data), "sha256": sha(data)}
+    assert post(inprocess, "/text", "héllo".encode(), "text/plain").json() == {"text": "héllo"}
+    latin = post(inprocess, "/text", "héllo".encode("latin-1"), "text/plain; charset=latin-1")
     assert latin.json() == {"text": "héllo"}
     value = {"a": [1, 2, {"b": None}], "c": "ü"}
-    reply = post(live, "/json", json.dumps(value).encode(), "application/json")
+    reply = post(inprocess, "/json", json.dumps(value).encode(), "application/json")
     assert reply.json() == {"value": value}
-    reply = post(live, "/qs", b"a=1&b=two+words&c=%26&a=2", URLENCODED)
+    reply = post(inprocess, "/qs", b"a=1&b=two+words&c=%26&a=2", URLENCODED)
     assert reply.json() == {"pairs": [["a", "1"], ["a", "2"], ["b", "two words"], ["c", "&"]]}
-    reply = post(live, "/form", b"x=1&y=%C3%BC", URLENCODED)
+    reply = post(inprocess, "/form", b"x=1&y=%C3%BC", URLENCODED)
     assert reply.json() == {"fields": [["x", "1"], ["y", "ü"]], "files": []}
 
 
-def test_multipart_form_with_fields_and_files(live: Live) -> None:
+def test_multipart_form_with_fields_and_files(inprocess: InProcessLive) -> None:
     content = os.urandom(3000)
     body = multipart(
         form_field(b"title", "café".encode()),
         form_file(b"doc", b"../../etc/report.txt", content, b"text/plain"),
         form_file(b"empty", b"", b""),  # an <input type=file> left empty
     )
-    reply = post(live, "/form", body, MULTIPART)
+    reply = post(inprocess, "/form", body, MULTIPART)
     assert reply.status == 200
     assert reply.json() == {
         "fields": [["title", "café"]],
@@ -625,14 +647,14 @@ def test_body_limit_edge_counts_bytes_received(live: Live) -> None:
             assert_error_route(wire.reply(), 413)
 
 
-def test_gzip_and_deflate_bodies_are_decoded(live: Live) -> None:
+def test_gzip_and_deflate_bodies_are_decoded(inprocess: InProcessLive) -> None:
     data = json.dumps({"items": list(range(5000))}).encode()
     for encoding, packed in (
         ("gzip", gzip.compress(data)),
         ("deflate", zlib.compress(data)),
         ("deflate", _raw_deflate(data)),  # what some clients send
     ):
-        reply = post(live, "/echo", packed, extra=(f"Content-Encoding: {encoding}",))
+        reply = post(inprocess, "/echo", packed, extra=(f"Content-Encoding: {encoding}",))
         assert reply.json() == {"size": len(data), "sha256": sha(data)}
 
 
@@ -641,13 +663,13 @@ def _raw_deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def test_limit_applies_to_the_decoded_size(live: Live) -> None:
+def test_limit_applies_to_the_decoded_size(inprocess: InProcessLive) -> None:
     exact = gzip.compress(b"\0" * 1000)
     over = gzip.compress(b"\0" * 1001)
     assert len(over) < 1000  # the declared (compressed) length is under the limit
-    reply = post(live, "/small/echo", exact, extra=("Content-Encoding: gzip",))
+    reply = post(inprocess, "/small/echo", exact, extra=("Content-Encoding: gzip",))
     assert reply.json()["size"] == 1000
-    reply = post(live, "/small/echo", over, extra=("Content-Encoding: gzip",))
+    reply = post(inprocess, "/small/echo", over, extra=("Content-Encoding: gzip",))
     assert_error_route(reply, 413)
 
 
@@ -800,15 +822,15 @@ def test_invalid_utf8_in_fields_is_400(live: Live) -> None:
     hostile(live, head("/json", 5), b'"\xff"  ', status=400)
 
 
-def test_invalid_utf8_in_a_filename_is_replaced_not_refused(live: Live) -> None:
+def test_invalid_utf8_in_a_filename_is_replaced_not_refused(inprocess: InProcessLive) -> None:
     body = multipart(form_file(b"f", b"caf\xe9 \xff.txt", b"data"))
-    reply = post(live, "/form", body, MULTIPART)
+    reply = post(inprocess, "/form", body, MULTIPART)
     assert reply.status == 200
     upload = reply.json()["files"][0]
     assert upload["filename"] == "caf\ufffd \ufffd.txt"
     assert upload["size"] == 4
     utf8 = multipart(form_file(b"f", "résumé.pdf".encode(), b"data"))
-    assert post(live, "/form", utf8, MULTIPART).json()["files"][0]["filename"] == "résumé.pdf"
+    assert post(inprocess, "/form", utf8, MULTIPART).json()["files"][0]["filename"] == "résumé.pdf"
 
 
 def test_json_nested_100000_deep_is_400_quickly(live: Live) -> None:
@@ -839,11 +861,13 @@ def test_content_type_missing_or_lying(
     hostile(live, head(path, len(body), content_type), body, status=status)
 
 
-def test_json_does_not_insist_on_its_content_type(live: Live) -> None:
+def test_json_does_not_insist_on_its_content_type(inprocess: InProcessLive) -> None:
     # Documented choice: the handler asked for JSON; a type no cross-site form
     # can send is not checked (text/plain is refused since issue #18: below).
-    assert post(live, "/json", b"[1,2]", "application/octet-stream").json() == {"value": [1, 2]}
-    assert post(live, "/json", b"[1,2]").json() == {"value": [1, 2]}
+    assert post(inprocess, "/json", b"[1,2]", "application/octet-stream").json() == {
+        "value": [1, 2]
+    }
+    assert post(inprocess, "/json", b"[1,2]").json() == {"value": [1, 2]}
 
 
 @pytest.mark.parametrize(
@@ -931,29 +955,29 @@ def test_expect_100_continue_refused_before_reading_for_other_errors(live: Live)
 # ------------------------------------------------------------------- form limits
 
 
-def test_form_fields_limit_edge(live: Live) -> None:
+def test_form_fields_limit_edge(inprocess: InProcessLive) -> None:
     exact = "&".join(f"k{index}=v" for index in range(10)).encode()
     over = exact + b"&k10=v"
-    assert len(post(live, "/small/form", exact, URLENCODED).json()["fields"]) == 10
-    assert_error_route(post(live, "/small/form", over, URLENCODED), 400)
+    assert len(post(inprocess, "/small/form", exact, URLENCODED).json()["fields"]) == 10
+    assert_error_route(post(inprocess, "/small/form", over, URLENCODED), 400)
     fields = [form_field(b"k%d" % index, b"v") for index in range(11)]
-    reply = post(live, "/small/form", multipart(*fields[:10]), MULTIPART)
+    reply = post(inprocess, "/small/form", multipart(*fields[:10]), MULTIPART)
     assert len(reply.json()["fields"]) == 10
-    assert_error_route(post(live, "/small/form", multipart(*fields), MULTIPART), 400)
+    assert_error_route(post(inprocess, "/small/form", multipart(*fields), MULTIPART), 400)
 
 
-def test_form_files_limit_edge(live: Live) -> None:
+def test_form_files_limit_edge(inprocess: InProcessLive) -> None:
     files = [form_file(b"f", b"%d.txt" % index, b"x") for index in range(4)]
-    reply = post(live, "/small/form", multipart(*files[:3]), MULTIPART)
+    reply = post(inprocess, "/small/form", multipart(*files[:3]), MULTIPART)
     assert len(reply.json()["files"]) == 3
-    assert_error_route(post(live, "/small/form", multipart(*files), MULTIPART), 400)
+    assert_error_route(post(inprocess, "/small/form", multipart(*files), MULTIPART), 400)
 
 
-def test_part_size_limit_edge(live: Live) -> None:
+def test_part_size_limit_edge(inprocess: InProcessLive) -> None:
     exact = multipart(form_file(b"f", b"a.bin", b"p" * 2000))
-    assert post(live, "/small/form", exact, MULTIPART).json()["files"][0]["size"] == 2000
+    assert post(inprocess, "/small/form", exact, MULTIPART).json()["files"][0]["size"] == 2000
     over = multipart(form_file(b"f", b"a.bin", b"p" * 2001))
-    assert_error_route(post(live, "/small/form", over, MULTIPART), 413)
+    assert_error_route(post(inprocess, "/small/form", over, MULTIPART), 413)
 
 
 def test_upload_size_limit_edge(live: Live) -> None:
@@ -969,19 +993,19 @@ def test_upload_size_limit_edge(live: Live) -> None:
         assert_error_route(wire.reply(), 413)
 
 
-def test_json_depth_limit_edge(live: Live) -> None:
+def test_json_depth_limit_edge(inprocess: InProcessLive) -> None:
     exact = b"[" * 5 + b"]" * 5
-    assert post(live, "/small/json", exact).json() == {"value": [[[[[]]]]]}
-    assert_error_route(post(live, "/small/json", b"[" * 6 + b"]" * 6), 400)
+    assert post(inprocess, "/small/json", exact).json() == {"value": [[[[[]]]]]}
+    assert_error_route(post(inprocess, "/small/json", b"[" * 6 + b"]" * 6), 400)
     objects = b'{"a":' * 5 + b"1" + b"}" * 5
-    assert post(live, "/small/json", objects).status == 200
-    assert_error_route(post(live, "/small/json", b'{"a":' * 6 + b"1" + b"}" * 6), 400)
+    assert post(inprocess, "/small/json", objects).status == 200
+    assert_error_route(post(inprocess, "/small/json", b'{"a":' * 6 + b"1" + b"}" * 6), 400)
 
 
 # ----------------------------------------------------------------- uploads on disk
 
 
-def test_spooled_uploads_are_removed_when_the_exchange_ends(live: Live) -> None:
+def test_spooled_uploads_are_removed_when_the_exchange_ends(inprocess: InProcessLive) -> None:
     RECORD.paths.clear()
     big = [os.urandom(MiB + 1), os.urandom(2 * MiB)]
     body = multipart(
@@ -990,7 +1014,7 @@ def test_spooled_uploads_are_removed_when_the_exchange_ends(live: Live) -> None:
         form_file(b"photos", b"b.bin", big[1]),
         form_file(b"small", b"c.txt", b"tiny"),
     )
-    reply = post(live, "/form", body, MULTIPART)
+    reply = post(inprocess, "/form", body, MULTIPART)
     files = reply.json()["files"]
     assert [(f["size"], f["sha256"], f["spooled"]) for f in files] == [
         (MiB + 1, sha(big[0]), True),

@@ -1,5 +1,6 @@
-"""The ``compression`` section against a real server: codings and q-values, Vary,
-what is never compressed, streams flushed per write, files compressed on the fly."""
+"""The ``compression`` section: codings and q-values, Vary, what is never compressed,
+files compressed on the fly (in process: the bodies are read exactly as the app sent
+them), and streams flushed per write (on a real server: it takes the wire)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from simples import HTTPConnection
 from simples.compression import Compression
 from simples.config import DEFAULTS
 from simples.http.headers import with_token
-from tests.conftest import Live, serve
+from tests.conftest import AnyLive, serve, serve_inprocess
 
 PAYLOAD = {
     "items": [
@@ -47,7 +48,7 @@ def decode(coding: str | None, data: bytes) -> bytes:
 
 
 def fetch(
-    live: Live, path: str, accept: str | None, method: str = "GET"
+    live: AnyLive, path: str, accept: str | None, method: str = "GET"
 ) -> tuple[httpx.Response, bytes]:
     """The response and its body exactly as sent (not decoded by httpx)."""
     headers = {"accept-encoding": accept} if accept is not None else {"accept-encoding": ""}
@@ -110,13 +111,13 @@ def dynamic_app(**options: Any) -> simples.Server:
 
 
 @pytest.fixture(scope="module")
-def shared() -> Iterator[Live]:
-    with serve(dynamic_app()) as live:
+def shared() -> Iterator[AnyLive]:
+    with serve_inprocess(dynamic_app()) as live:
         yield live
 
 
 @pytest.mark.parametrize("coding", ["br", "zstd", "gzip", "deflate"])
-def test_each_coding_round_trips(shared: Live, coding: str) -> None:
+def test_each_coding_round_trips(shared: AnyLive, coding: str) -> None:
     response, raw = fetch(shared, "/json", coding)
     text_response, text_raw = fetch(shared, "/text", coding)
     big_response, big_raw = fetch(shared, "/big", coding)
@@ -156,7 +157,7 @@ CHOICES = [
 
 
 def test_choice_follows_the_client_qualities() -> None:
-    with serve(dynamic_app()) as live:
+    with serve_inprocess(dynamic_app()) as live:
         answers = [(accept, chosen, *fetch(live, "/json", accept)) for accept, chosen in CHOICES]
     for accept, chosen, response, raw in answers:
         assert response.headers.get("content-encoding") == chosen, accept
@@ -165,7 +166,7 @@ def test_choice_follows_the_client_qualities() -> None:
 
 
 def test_preferred_breaks_ties_only() -> None:
-    with serve(dynamic_app(preferred="gzip")) as live:
+    with serve_inprocess(dynamic_app(preferred="gzip")) as live:
         tie, _ = fetch(live, "/json", "br, gzip, zstd")
         rated, _ = fetch(live, "/json", "br, gzip;q=0.9")
     assert tie.headers["content-encoding"] == "gzip"
@@ -173,7 +174,7 @@ def test_preferred_breaks_ties_only() -> None:
 
 
 def test_what_is_never_compressed() -> None:
-    with serve(dynamic_app()) as live:
+    with serve_inprocess(dynamic_app()) as live:
         small, small_raw = fetch(live, "/small", "gzip")
         png, png_raw = fetch(live, "/png", "gzip")
         encoded, encoded_raw = fetch(live, "/encoded", "br")
@@ -199,7 +200,7 @@ def test_what_is_never_compressed() -> None:
 
 
 def test_vary_is_merged_with_what_the_handler_set() -> None:
-    with serve(dynamic_app()) as live:
+    with serve_inprocess(dynamic_app()) as live:
         response, _ = fetch(live, "/vary", "gzip")
     assert response.headers["vary"] == "Origin, Accept-Encoding"
     out = {"vary": ["Accept-Encoding"]}
@@ -211,11 +212,11 @@ def test_vary_is_merged_with_what_the_handler_set() -> None:
 
 
 def test_min_size_and_levels() -> None:
-    with serve(dynamic_app(min_size=2, level=9)) as live:
+    with serve_inprocess(dynamic_app(min_size=2, level=9)) as live:
         small, small_raw = fetch(live, "/small", "gzip")
     assert small.headers["content-encoding"] == "gzip"
     assert gzip.decompress(small_raw) == b"tiny"
-    with serve(dynamic_app(level={"gzip": 1, "br": 11})) as live:
+    with serve_inprocess(dynamic_app(level={"gzip": 1, "br": 11})) as live:
         _, fast_raw = fetch(live, "/json", "gzip")
         _, dense_raw = fetch(live, "/json", "br")
     assert json.loads(gzip.decompress(fast_raw)) == PAYLOAD
@@ -255,7 +256,7 @@ def test_off_by_default_and_per_router() -> None:
     api = app.router("/api")
     api.compression()
     api.get("/text", lambda connection: TEXT)
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         plain, _ = fetch(live, "/text", "gzip")
         compressed, raw = fetch(live, "/api/text", "gzip")
     assert "content-encoding" not in plain.headers
@@ -315,7 +316,7 @@ def test_files_are_compressed_on_the_fly_but_not_their_ranges(tmp_path: Path) ->
     app = simples.server(compression=True)
     app.get("/book", lambda connection: connection.drain(path))
     app.get("/note", lambda connection: connection.drain(small))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         plain = live.request("HEAD", "/book", headers={"accept-encoding": ""})
         book, book_raw = fetch(live, "/book", "gzip")
         note, note_raw = fetch(live, "/note", "br")

@@ -1,4 +1,5 @@
-"""Every member of the connection, through a real server."""
+"""Every member of the connection: in process through simples.client, and through a real
+server where the wire shows (streaming, aborted responses, raw request lines)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import head_of, raw_get, serve
+from tests.conftest import head_of, raw_get, serve, serve_inprocess
 
 
 def test_request_side_members() -> None:
@@ -59,7 +60,7 @@ def test_request_side_members() -> None:
             "data": connection.data,
         }
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.client.get(
             "/r/a%20b?a=1&a=2&b=x+y&c[]=3&c[]=4",
             headers=[
@@ -108,7 +109,7 @@ def test_request_side_members() -> None:
 def test_ipv6_host_literal() -> None:
     app = simples.server()
     app.get("/", lambda c: [c.host, c.hostname, c.url.port])
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/", headers={"Host": "[::1]:8080"}).json() == ["[::1]:8080", "::1", 8080]
         assert live.get("/", headers={"Host": "[::1]"}).json() == ["[::1]", "::1", None]
 
@@ -143,7 +144,7 @@ def test_status_header_type_and_their_errors() -> None:
         assert connection.type() == "application/json"
         await connection.send(b'{"ok": true}')
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
     assert response.status_code == 201
     assert response.headers["x-one"] == "1"
@@ -175,7 +176,7 @@ def test_type_lookup(value: str, override: bool, expected: str) -> None:
     async def handler(connection: HTTPConnection) -> None:
         await connection.type(value, override).send(b"x")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/").headers["content-type"] == expected
 
 
@@ -183,7 +184,7 @@ def test_injected_header_in_unhandled_code_sends_nothing_of_it() -> None:
     app = simples.server()
     app.get("/", lambda c: c.header("X-A", "ok\r\nSet-Cookie: evil=1"))
     app.get("/cookie", lambda c: c.cookie("a", "b", path="/\r\nX: y"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
         assert response.status_code == 500
         assert "set-cookie" not in response.headers
@@ -208,7 +209,7 @@ def test_cookie_round_trip_and_attributes() -> None:
     async def get_cookie(connection: HTTPConnection) -> str:
         return connection.cookies["v"]
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/set")
         lines = response.headers.get_list("set-cookie")
         assert len(lines) == 3
@@ -239,7 +240,7 @@ def test_cookie_bad_names_raise_value_error() -> None:
             results.append("refused")
         await connection.send(None)
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
     assert results == ["refused"] * 5
     assert "set-cookie" not in response.headers
@@ -298,7 +299,7 @@ def test_cache_lang_links() -> None:
         seen["links"] = connection.links()
         await connection.send("ok")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
     assert seen == {
         "cache": "public, max-age=60",
@@ -340,7 +341,7 @@ def test_send_types(data: Any, body: bytes, content_type: str | None) -> None:
     async def handler(connection: HTTPConnection) -> None:
         await connection.send(data)
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
     assert response.content == body
     assert response.headers.get("content-type") == content_type
@@ -362,7 +363,7 @@ def test_send_keeps_a_type_set_before_and_runs_callback() -> None:
     async def sync_callback(connection: HTTPConnection) -> None:
         await connection.send("x", lambda: called.append("sync"))
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/").headers["content-type"] == "text/html; charset=utf-8"
         live.get("/sync")
     assert called == ["async", "sync"]
@@ -389,7 +390,7 @@ def test_after_start_changes_raise_runtime_error() -> None:
         except RuntimeError:
             errors.append("send")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
     assert response.text == "first"
     assert len(errors) == 4
@@ -430,7 +431,7 @@ def test_close_redirect() -> None:
     app.get("/r302", lambda c: c.redirect("/target"))
     app.get("/r301", lambda c: c.redirect("/target", True))
     app.get("/r303", lambda c: c.redirect("/target", 303))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/close")
         assert (response.status_code, response.content) == (202, b"")
         for path, code in (("/r302", 302), ("/r301", 301), ("/r303", 303)):
@@ -444,7 +445,7 @@ def test_close_redirect() -> None:
 def test_error_method_and_custom_error_route() -> None:
     app = simples.server()
     app.get("/teapot", lambda c: c.error(418))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/teapot")
     assert (response.status_code, response.text) == (418, "I'm a Teapot")
 
@@ -466,7 +467,7 @@ def test_keep_times_out_an_idle_exchange_with_408() -> None:
         await asyncio.sleep(0.5)
         return "fine"
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         started = time.monotonic()
         response = live.get("/slow")
         assert response.status_code == 408
@@ -499,7 +500,7 @@ def test_timeout_section_applies_keep_to_every_request() -> None:
         await asyncio.sleep(5)
         return "late"
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/slow").status_code == 408
 
 
@@ -551,7 +552,7 @@ def test_default_log_format_goes_to_the_access_logger(caplog: pytest.LogCaptureF
     app = simples.server()
     app.logger()
     app.get("/", lambda c: "x")
-    with caplog.at_level(logging.INFO, logger="simples.access"), serve(app) as live:
+    with caplog.at_level(logging.INFO, logger="simples.access"), serve_inprocess(app) as live:
         live.get("/")
     lines = [r.getMessage() for r in caplog.records if r.name == "simples.access"]
     assert len(lines) == 1
@@ -569,7 +570,7 @@ def test_lifespan_start_and_stop_callbacks() -> None:
 
     app.on("start", started).on("stop", lambda: events.append("stop"))
     app.get("/", lambda c: events[-1])
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/").text == "start"
     assert events == ["start", "stop"]
     with pytest.raises(ValueError, match="start"):
@@ -581,7 +582,7 @@ def test_log_reads_the_content_length_that_was_sent() -> None:
     lines: list[str] = []
     app.logger(format="%status %res[content-length]", log=lines.append)
     app.get("/", lambda connection: "hello")
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/").headers["content-length"] == "5"
     assert lines == ["200 5"]
 

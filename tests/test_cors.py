@@ -1,4 +1,4 @@
-"""CORS through a real server: preflights, actual requests, rejected and odd origins."""
+"""CORS in process (simples.client): preflights, actual requests, rejected and odd origins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import serve
+from tests.conftest import serve, serve_inprocess
 
 APP = "https://app.example"
 EVIL = "https://evil.example"
@@ -65,7 +65,7 @@ def listed() -> simples.Server:
 
 
 def test_browser_preflight_then_the_actual_request() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         preflight = live.request(
             "OPTIONS",
             "/items/7",
@@ -106,7 +106,7 @@ def test_browser_preflight_then_the_actual_request() -> None:
 
 
 def test_a_rejected_origin_gets_no_cors_headers_and_a_normal_answer() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         preflight = live.request(
             "OPTIONS",
             "/items/7",
@@ -139,7 +139,7 @@ ORIGINS = [
 
 
 def test_origins_are_compared_whole() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         for origin, allowed in ORIGINS:
             response = live.get("/items/1", headers={"Origin": origin})
             assert response.status_code == 200
@@ -151,7 +151,7 @@ def test_origins_are_compared_whole() -> None:
 
 
 def test_any_origin_without_credentials_is_a_star() -> None:
-    with serve(api(origins="*", expose="*")) as live:
+    with serve_inprocess(api(origins="*", expose="*")) as live:
         response = live.get("/items/1", headers={"Origin": EVIL})
         preflight = live.request(
             "OPTIONS", "/items/1",
@@ -191,7 +191,7 @@ def test_star_with_credentials_split_over_two_routers_fails_loudly() -> None:
 
 
 def test_listed_origins_get_credentials_and_star_serves_the_rest() -> None:
-    with serve(api(origins=[APP, "*"], credentials=True)) as live:
+    with serve_inprocess(api(origins=[APP, "*"], credentials=True)) as live:
         trusted = live.get("/items/1", headers={"Origin": APP})
         other = live.get("/items/1", headers={"Origin": EVIL})
     assert trusted.headers["access-control-allow-origin"] == APP
@@ -208,7 +208,7 @@ def test_a_callable_decides_on_the_normalised_origin() -> None:
         seen.append(origin)
         return origin.endswith(".example.org") and origin.startswith("https://")
 
-    with serve(api(origins=allow, credentials=True)) as live:
+    with serve_inprocess(api(origins=allow, credentials=True)) as live:
         good = live.get("/items/1", headers={"Origin": "https://a.example.org:443"})
         bad = live.get("/items/1", headers={"Origin": "https://example.org.evil.com"})
         plain_http = live.get("/items/1", headers={"Origin": "http://a.example.org"})
@@ -220,15 +220,15 @@ def test_a_callable_decides_on_the_normalised_origin() -> None:
 
 
 def test_origin_null_is_handled() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         rejected = live.get("/items/1", headers={"Origin": "null"})
         preflight = live.request(
             "OPTIONS", "/items/1",
             headers={"Origin": "null", "Access-Control-Request-Method": "PUT"},
         )
-    with serve(api(origins=["null"])) as live:
+    with serve_inprocess(api(origins=["null"])) as live:
         listed_null = live.get("/items/1", headers={"Origin": "null"})
-    with serve(api(origins="*")) as live:
+    with serve_inprocess(api(origins="*")) as live:
         star = live.get("/items/1", headers={"Origin": "null"})
     assert rejected.status_code == 200
     assert cors_headers(rejected) == {}
@@ -260,7 +260,7 @@ MALFORMED = [
 
 
 def test_malformed_origins_are_rejected_without_errors() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         for origin in MALFORMED:
             encoded = origin.encode("latin-1", "replace")
             response = live.get("/items/1", headers=[(b"Origin", encoded)])
@@ -275,7 +275,7 @@ def test_malformed_origins_are_rejected_without_errors() -> None:
 
 
 def test_requests_without_origin_only_get_vary() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         response = live.get("/items/1")
     assert response.status_code == 200
     assert cors_headers(response) == {}
@@ -284,7 +284,7 @@ def test_requests_without_origin_only_get_vary() -> None:
 
 
 def test_error_answers_carry_cors_headers_and_vary_is_merged() -> None:
-    with serve(listed()) as live:
+    with serve_inprocess(listed()) as live:
         missing = live.get("/nothing", headers={"Origin": APP})
         failed = live.get("/fail", headers={"Origin": APP})
         merged = live.get("/vary", headers={"Origin": APP})
@@ -303,7 +303,7 @@ def test_error_answers_carry_cors_headers_and_vary_is_merged() -> None:
 
 
 def test_wildcard_methods_and_headers_reflect_what_is_asked() -> None:
-    with serve(api(origins=[APP], methods="*", headers="*")) as live:
+    with serve_inprocess(api(origins=[APP], methods="*", headers="*")) as live:
         preflight = live.request(
             "OPTIONS", "/items/1",
             headers={
@@ -320,7 +320,7 @@ def test_wildcard_methods_and_headers_reflect_what_is_asked() -> None:
 
 
 def test_methods_outside_the_config_are_not_offered() -> None:
-    with serve(api(origins=[APP], methods=["GET", "PUT"])) as live:
+    with serve_inprocess(api(origins=[APP], methods=["GET", "PUT"])) as live:
         preflight = live.request(
             "OPTIONS", "/items/1",
             headers={"Origin": APP, "Access-Control-Request-Method": "DELETE"},
@@ -337,7 +337,7 @@ def test_options_routes_and_plain_options_keep_their_answer() -> None:
     async def custom(connection: HTTPConnection) -> str:
         return "my own options"
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         own = live.request(
             "OPTIONS", "/custom",
             headers={"Origin": APP, "Access-Control-Request-Method": "PUT"},
@@ -359,7 +359,7 @@ def test_cors_on_a_sub_router_only() -> None:
     api_router.cors(origins=[APP])
     api_router.get("/data", lambda connection: {"data": 1})
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         inside = live.get("/api/data", headers={"Origin": APP})
         outside = live.get("/page", headers={"Origin": APP})
     assert inside.headers["access-control-allow-origin"] == APP
@@ -390,7 +390,7 @@ def test_the_cors_example_runs() -> None:
     from examples.cors.app import ALLOWED, server
 
     origin = ALLOWED[0]
-    with serve(server) as live:
+    with serve_inprocess(server) as live:
         preflight = live.request(
             "OPTIONS", "/api/counter",
             headers={

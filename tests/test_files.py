@@ -1,5 +1,6 @@
-"""``connection.drain()`` against real servers: the file pipeline (validators,
-conditional requests, ranges, HEAD), streams, and what happens on bad input."""
+"""``connection.drain()``: the file pipeline (validators, conditional requests, ranges,
+HEAD), streams, and what happens on bad input. In process through simples.client;
+raw requests, chunked framing and client disconnects on a real server."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import simples
 from simples import HTTPConnection
 from simples.files import NotRegularFile, status_for
 from simples.http.dates import format_http_date, parse_http_date
-from tests.conftest import head_of, raw_get, serve, status_of
+from tests.conftest import head_of, raw_get, serve, serve_inprocess, status_of
 
 TEXT = b"Hello, files!\n" * 3
 BIG_SIZE = (1 << 20) + 123  # past many 64 KiB chunks, and not a multiple of one
@@ -50,7 +51,7 @@ def drain_app(root: Path) -> simples.Server:
 
 
 def test_file_carries_type_length_validators_and_ranges(files: Path) -> None:
-    with serve(drain_app(files)) as live:
+    with serve_inprocess(drain_app(files)) as live:
         response = live.get("/file/hello.txt")
     assert response.status_code == 200
     assert response.content == TEXT
@@ -85,7 +86,7 @@ def test_type_argument_override_and_earlier_type(files: Path) -> None:
     async def unknown(connection: HTTPConnection) -> None:
         await connection.drain(files / "data.unknownext")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/json").headers["content-type"] == "application/json"
         assert live.get("/verbatim").headers["content-type"] == "text/x-thing"
         assert live.get("/earlier").headers["content-type"] == "text/csv; charset=utf-8"
@@ -109,7 +110,7 @@ def test_large_file_is_streamed_intact_and_head_matches(files: Path) -> None:
 
 
 def test_empty_file(files: Path) -> None:
-    with serve(drain_app(files)) as live:
+    with serve_inprocess(drain_app(files)) as live:
         response = live.get("/file/empty.txt")
         ranged = live.get("/file/empty.txt", headers={"range": "bytes=0-"})
     assert response.status_code == 200
@@ -178,7 +179,7 @@ def test_validators_follow_changes_and_last_modified_is_never_in_the_future(
     files: Path,
 ) -> None:
     path = files / "hello.txt"
-    with serve(drain_app(files)) as live:
+    with serve_inprocess(drain_app(files)) as live:
         before = live.get("/file/hello.txt").headers["etag"]
         path.write_bytes(TEXT + b"more")
         future = time.time() + 86_400
@@ -196,7 +197,7 @@ def test_headers_set_by_the_handler_are_kept(files: Path) -> None:
         connection.header("etag", '"mine"').cache({"type": "public", "max_age": 60})
         await connection.drain(files / "hello.txt")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
         revalidated = live.get("/", headers={"if-none-match": '"mine"'})
     assert response.headers["etag"] == '"mine"'
@@ -208,7 +209,7 @@ def test_headers_set_by_the_handler_are_kept(files: Path) -> None:
 def test_single_ranges(files: Path) -> None:
     content = (files / "big.bin").read_bytes()
     size = len(content)
-    with serve(drain_app(files)) as live:
+    with serve_inprocess(drain_app(files)) as live:
 
         def ranged(value: str) -> httpx.Response:
             return live.get("/file/big.bin", headers={"range": value})
@@ -243,7 +244,7 @@ def test_single_ranges(files: Path) -> None:
 def test_multiple_ranges_give_multipart_byteranges(files: Path) -> None:
     content = (files / "big.bin").read_bytes()
     size = len(content)
-    with serve(drain_app(files)) as live:
+    with serve_inprocess(drain_app(files)) as live:
         response = live.get("/file/big.bin", headers={"range": "bytes=500-599,0-9,-10"})
     assert response.status_code == 206
     kind = response.headers["content-type"]
@@ -318,7 +319,7 @@ def test_ten_thousand_ranges(files: Path) -> None:
 
 def test_if_range(files: Path) -> None:
     content = (files / "big.bin").read_bytes()
-    with serve(drain_app(files)) as live:
+    with serve_inprocess(drain_app(files)) as live:
         full = live.request("HEAD", "/file/big.bin")
         etag, modified = full.headers["etag"], full.headers["last-modified"]
 
@@ -343,7 +344,7 @@ def test_head_and_non_get_ignore_range(files: Path) -> None:
     async def posted(connection: HTTPConnection) -> None:
         await connection.drain(files / "hello.txt")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         head = live.request("HEAD", "/file/big.bin", headers={"range": "bytes=0-3"})
         post = live.request("POST", "/upload-result", headers={"range": "bytes=0-3"})
     assert head.status_code == 200
@@ -371,7 +372,7 @@ def test_missing_unreadable_and_special_files_run_error_routes(files: Path) -> N
     locked = files / "locked.txt"
     locked.write_bytes(b"secret")
     locked.chmod(0)
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         missing = live.get("/file/nothing.txt")
         folder = live.get("/file/folder")
         started = time.perf_counter()
@@ -410,7 +411,7 @@ def test_drain_in_an_error_route_keeps_the_status(files: Path) -> None:
     async def not_found(connection: HTTPConnection) -> None:
         await connection.drain(files / "404.html")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         page = live.get("/nowhere")
         etag = page.headers["etag"]
         again = live.get("/nowhere", headers={"if-none-match": etag, "range": "bytes=0-1"})
@@ -546,7 +547,7 @@ def test_drain_rejects_what_it_cannot_send() -> None:
             return str(error)
         return "no error"
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert "send()" in live.get("/").text
 
 
@@ -628,7 +629,7 @@ def test_granian_sends_files_itself_with_pathsend(files: Path, tmp_path: Path) -
 def test_the_files_example_runs() -> None:
     from examples.files.app import PUBLIC, server
 
-    with serve(server) as live:
+    with serve_inprocess(server) as live:
         home = live.get("/")
         notes = live.get("/notes.txt", headers={"range": "bytes=0-4"})
         download = live.get("/download")

@@ -1,4 +1,5 @@
-"""Trusted proxies through a real server: the peer is 127.0.0.1 (loopback)."""
+"""Trusted proxies, in process: the peer the app sees is 127.0.0.1 (loopback), as the
+in-process client says by default."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import serve
+from tests.conftest import serve_inprocess
 
 
 def who_app(*trusted: str, hops: int = 0) -> simples.Server:
@@ -40,7 +41,7 @@ SPOOF = {
 
 
 def test_a_trusted_proxy_sets_ip_protocol_host_and_url() -> None:
-    with serve(who_app("127.0.0.1")) as live:
+    with serve_inprocess(who_app("127.0.0.1")) as live:
         seen = live.get("/who?q=1", headers={
             "X-Forwarded-For": "203.0.113.7",
             "X-Forwarded-Proto": "https",
@@ -59,7 +60,7 @@ def test_a_trusted_proxy_sets_ip_protocol_host_and_url() -> None:
 
 def test_spoofed_headers_from_an_untrusted_peer_are_ignored() -> None:
     # the proxy is somewhere else: loopback is an ordinary client
-    with serve(who_app("10.0.0.0/8", "::1")) as live:
+    with serve_inprocess(who_app("10.0.0.0/8", "::1")) as live:
         spoofed = live.get("/who", headers={
             **SPOOF, "Forwarded": "for=198.51.100.1;proto=https;host=bank.example",
         }).json()
@@ -72,14 +73,14 @@ def test_spoofed_headers_from_an_untrusted_peer_are_ignored() -> None:
 
 
 def test_without_a_proxy_section_forwarding_headers_mean_nothing() -> None:
-    with serve(who_app()) as live:
+    with serve_inprocess(who_app()) as live:
         seen = live.get("/who", headers=SPOOF).json()
     assert seen["ip"] == "127.0.0.1"
     assert seen["protocol"] == "http"
 
 
 def test_the_chain_is_walked_from_the_right_to_the_first_untrusted_hop() -> None:
-    with serve(who_app("127.0.0.1", "10.0.0.0/8")) as live:
+    with serve_inprocess(who_app("127.0.0.1", "10.0.0.0/8")) as live:
         # the client prepended a fake address; our proxies appended the rest
         walked = live.get("/who", headers={
             "X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.1.2.3",
@@ -97,7 +98,7 @@ def test_the_chain_is_walked_from_the_right_to_the_first_untrusted_hop() -> None
 
 
 def test_proto_and_host_come_from_the_hop_that_saw_the_client() -> None:
-    with serve(who_app("127.0.0.1", "10.0.0.0/8")) as live:
+    with serve_inprocess(who_app("127.0.0.1", "10.0.0.0/8")) as live:
         seen = live.get("/who", headers={
             "X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.1.2.3",
             "X-Forwarded-Proto": "http, https, http",
@@ -110,7 +111,7 @@ def test_proto_and_host_come_from_the_hop_that_saw_the_client() -> None:
 
 
 def test_forwarded_header_rfc_7239() -> None:
-    with serve(who_app("127.0.0.1", "10.0.0.0/8")) as live:
+    with serve_inprocess(who_app("127.0.0.1", "10.0.0.0/8")) as live:
         simple = live.get("/who", headers={
             "Forwarded": 'for=203.0.113.9;proto=https;host="shop.example"',
         }).json()
@@ -151,7 +152,7 @@ def test_garbage_entries_are_ignored_never_an_error() -> None:
         # an unbalanced quote from the client cannot swallow what the proxy appended
         ({"Forwarded": 'for=6.6.6.6;x="a, for=203.0.113.5'}, {"ip": "203.0.113.5"}),
     ]
-    with serve(who_app("127.0.0.1")) as live:
+    with serve_inprocess(who_app("127.0.0.1")) as live:
         for headers, expected in cases:
             response = live.get("/who", headers=headers)
             assert response.status_code == 200, headers
@@ -164,7 +165,7 @@ def test_forwarded_host_picks_the_virtual_host() -> None:
     shop = app.host("shop.example")
     shop.get("/who", lambda connection: f"shop sees {connection.host} over {connection.protocol}")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         routed = live.get("/who", headers={
             "X-Forwarded-Host": "shop.example", "X-Forwarded-Proto": "https",
         })
@@ -174,9 +175,9 @@ def test_forwarded_host_picks_the_virtual_host() -> None:
 
 
 def test_hops_trust_the_nearest_proxies_whatever_their_address() -> None:
-    with serve(who_app(hops=1)) as live:
+    with serve_inprocess(who_app(hops=1)) as live:
         one = live.get("/who", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}).json()
-    with serve(who_app(hops=2)) as live:
+    with serve_inprocess(who_app(hops=2)) as live:
         two = live.get("/who", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}).json()
     # hops=1: the peer is the proxy, the client is the entry it appended
     assert one["ip"] == "203.0.113.7"

@@ -1,4 +1,5 @@
-"""Routing rules (docs/routing.md), against a real uvicorn."""
+"""Routing rules (docs/routing.md): in process through simples.client; a real uvicorn
+for what only the wire shows (HEAD on the wire, methods the HTTP parser refuses)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import serve
+from tests.conftest import serve, serve_inprocess
 
 
 def echo(tag: str) -> Any:
@@ -30,7 +31,7 @@ def test_call_and_decorator_forms_are_chainable() -> None:
 
     assert put_b.__name__ == "put_b"  # the decorator gives the function back
     app.route(["PATCH", "DELETE"], "/c", echo("c"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/a").json()["tag"] == "a"
         assert live.request("POST", "/a").json()["tag"] == "post-a"
         assert live.request("PUT", "/b").text == "put-b"
@@ -43,7 +44,7 @@ def test_named_params_are_decoded_and_star_takes_slashes() -> None:
     app.get("/users/:id", echo("user"))
     app.get("/files/*", echo("files"))
     app.get("/a/:x/b/:y", echo("two"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/users/a%20b").json()["params"] == {"id": "a b"}
         assert live.get("/files/x/y/z.txt").json()["params"] == {"*": "x/y/z.txt"}
         assert live.get("/files/").json()["params"] == {"*": ""}
@@ -57,7 +58,7 @@ def test_paths_are_case_sensitive_and_trailing_slash_matters() -> None:
     app = simples.server()
     app.get("/a", echo("a"))
     app.get("/b/", echo("b/"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/a").status_code == 200
         assert live.get("/A").status_code == 404
         assert live.get("/a/").status_code == 404
@@ -69,7 +70,7 @@ def test_fixed_paths_beat_patterns_whatever_the_order() -> None:
     app = simples.server()
     app.get("/users/:id", echo("pattern"))
     app.get("/users/me", echo("fixed"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/users/me").json()["tag"] == "fixed"
         assert live.get("/users/42").json()["tag"] == "pattern"
 
@@ -81,7 +82,7 @@ def test_route_order_method_before_all_and_registration_order() -> None:
     app.all("/p/:a", echo("all-pattern"))
     app.get("/p/*", echo("get-star"))
     app.get("/p/:a", echo("get-pattern"))  # after /p/* in registration order
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/x").json()["tag"] == "get-fixed"
         assert live.request("POST", "/x").json()["tag"] == "all-fixed"
         assert live.get("/p/1").json()["tag"] == "get-star"
@@ -104,7 +105,7 @@ def test_405_with_allow_and_options_204() -> None:
     app = simples.server()
     app.get("/thing", echo("get"))
     app.post("/thing", echo("post"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.request("DELETE", "/thing")
         assert response.status_code == 405
         assert response.headers["allow"] == "GET, HEAD, POST, OPTIONS"
@@ -136,7 +137,7 @@ def test_sub_routers_relative_routes_longest_prefix_and_boundaries() -> None:
     v1.get("/who", echo("v1"))
     app.get("/apix", echo("apix"))
     api.get("", echo("api-root"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/api/who").json()["tag"] == "api"
         assert live.get("/api/v1/who").json()["tag"] == "v1"
         assert live.get("/apix").json()["tag"] == "apix"
@@ -159,7 +160,7 @@ def test_sub_router_owns_its_404_405_and_options() -> None:
     async def api_404(connection: HTTPConnection) -> dict[str, str]:
         return {"error": "no such api"}
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         missing = live.get("/api/nope")
         assert missing.status_code == 404
         assert missing.json() == {"error": "no such api"}
@@ -184,7 +185,7 @@ def test_config_is_inherited_and_never_leaks_upward() -> None:
     app.get("/q", count)
     api.get("/q", count)
     inner.get("/q", count)
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/q?a=1&b=2").text == "2"
         assert live.get("/q?a=1&b=2&c=3&d=4").status_code == 400
         assert live.get("/api/q?a=1").text == "1"
@@ -198,7 +199,7 @@ def test_virtual_hosts_exact_wildcard_case_and_port() -> None:
     app.get("/", echo("main"))
     app.host("example.com").get("/", echo("example"))
     app.host("*.example.com").get("/", echo("wild"))
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
 
         def tag(host: str) -> str:
             return str(live.get("/", headers={"Host": host}).json()["tag"])
@@ -215,7 +216,7 @@ def test_hosts_are_separate_trees() -> None:
     app = simples.server()
     app.get("/only-main", echo("main"))
     site = app.host("site.test")
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/only-main").status_code == 200
         assert live.get("/only-main", headers={"Host": "site.test"}).status_code == 404
     assert site.find_error(404) is None
@@ -242,7 +243,7 @@ def test_middlewares_form_an_onion_host_then_outer_to_inner() -> None:
         trace.append("handler")
         return "ok"
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/api/x").text == "ok"
     assert trace == ["app1>", "app2>", "api>", "handler", "<api", "<app2", "<app1"]
 
@@ -263,7 +264,7 @@ def test_middleware_that_does_not_call_next_stops_the_chain() -> None:
         reached.append("home")
         return "home"
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         denied = live.get("/")
         assert denied.status_code == 401
         assert denied.json() == {"error": "key"}
@@ -293,7 +294,7 @@ def test_error_routes_nearest_first_and_http_error() -> None:
     async def gone(connection: HTTPConnection) -> None:
         await connection.error(410)
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/nope").text == "main 404 status=404"
         assert live.get("/api/deep/nope").text == "main 404 status=404"
         response = live.get("/api/deep/forbidden")
@@ -314,7 +315,7 @@ def test_exception_runs_the_500_route_with_the_error(caplog: pytest.LogCaptureFi
     async def failed(connection: HTTPConnection) -> dict[str, str]:
         return {"error": type(connection.data["error"]).__name__}
 
-    with caplog.at_level(logging.ERROR, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.ERROR, logger="simples"), serve_inprocess(app) as live:
         response = live.get("/boom")
     assert response.status_code == 500
     assert response.json() == {"error": "KeyError"}
@@ -329,7 +330,7 @@ def test_default_500_body_has_no_traceback() -> None:
     async def boom(connection: HTTPConnection) -> None:
         raise RuntimeError("secret detail")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/boom")
     assert response.status_code == 500
     assert response.text == "Internal Server Error"
@@ -343,7 +344,7 @@ def test_broken_500_route_still_answers_500() -> None:
     async def broken(connection: HTTPConnection) -> None:
         raise ValueError("the error page is broken too")
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/boom")
     assert (response.status_code, response.text) == (500, "Internal Server Error")
 
@@ -359,7 +360,7 @@ def test_returned_values_are_sent_and_silence_is_warned_once(
     async def silent(connection: HTTPConnection) -> None:
         connection.status(202)
 
-    with caplog.at_level(logging.WARNING, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.WARNING, logger="simples"), serve_inprocess(app) as live:
         assert live.get("/dict").json() == {"a": 1}
         binary = live.get("/bytes")
         assert binary.content == b"\x00\x01"
@@ -385,7 +386,7 @@ def test_view_shorthand_with_dict_and_callable_imports() -> None:
     app.get("/", "index.html", {"title": "x"})
     app.get("/who/:name", "who.html", lambda connection: {"name": connection.params["name"]})
     app.error(404, "404.html")
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         home = live.get("/")
         assert home.text == "index.html:[('title', 'x')]:/"
         assert home.headers["content-type"] == "text/html; charset=utf-8"
@@ -397,7 +398,7 @@ def test_view_shorthand_with_dict_and_callable_imports() -> None:
 def test_render_without_engine_is_a_clear_500(caplog: pytest.LogCaptureFixture) -> None:
     app = simples.server()
     app.get("/", "index.html", {})
-    with caplog.at_level(logging.ERROR, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.ERROR, logger="simples"), serve_inprocess(app) as live:
         assert live.get("/").status_code == 500
     assert any("no template engine" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 

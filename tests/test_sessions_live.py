@@ -1,5 +1,7 @@
-"""Sessions through real servers: uvicorn, httpx clients with cookie jars, a real
-redis-server (killed, restarted, paused), and two app processes sharing sessions.
+"""Sessions end to end: httpx clients with cookie jars (one per visitor) against the
+app in process (simples.client) for the behaviour, and against real servers for TLS,
+a real redis-server killed, restarted or paused under a running uvicorn, and two app
+processes sharing sessions.
 
 Every server and redis-server started here is stopped in a ``finally``/``with``;
 every wait is bounded.
@@ -27,7 +29,7 @@ import redis
 import simples
 from simples import HTTPConnection
 from simples.sessions import MemoryStore, RedisStore, SessionStore
-from tests.conftest import serve
+from tests.conftest import InProcessLive, Live, serve, serve_inprocess
 from tests.redis_server import RedisProcess, running_redis
 from tests.test_server import free_port, wait_until_up
 
@@ -181,8 +183,9 @@ def timed(call: Any, *args: Any, **kwargs: Any) -> tuple[httpx.Response, float]:
 
 
 @contextlib.contextmanager
-def client(live_url: str, **options: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_url, timeout=10, **options) as http:
+def client(live: Live | InProcessLive, **options: Any) -> Iterator[httpx.Client]:
+    """A visitor (an httpx client with its own cookie jar) of a real or in-process app."""
+    with live.new_client(**options) as http:
         yield http
 
 
@@ -223,9 +226,9 @@ def test_round_trip_across_requests(
 ) -> None:
     store = make_store(kind, shared_redis.url, prefix)
     with (
-        serve(build(store, timeout=120)) as live,
-        client(live.url) as http,
-        client(live.url) as other,
+        serve_inprocess(build(store, timeout=120)) as live,
+        client(live) as http,
+        client(live) as other,
     ):
         response = http.get("/read")
         assert response.json() == {"n": None, "user": None, "new": True}
@@ -260,7 +263,8 @@ def test_ten_kilobytes_of_session_data_keep_a_small_cookie(
     kind: str, shared_redis: RedisProcess, prefix: str
 ) -> None:
     big = "".join(chr(0x41 + i % 26) for i in range(10 * 1024)) + " é ✓"
-    with serve(build(make_store(kind, shared_redis.url, prefix))) as live, client(live.url) as http:
+    store = make_store(kind, shared_redis.url, prefix)
+    with serve_inprocess(build(store)) as live, client(live) as http:
         response = http.post("/stash", content=big.encode(), headers={"content-type": "text/plain"})
         assert response.status_code == 200
         sid, _ = session_cookie(response)
@@ -281,7 +285,7 @@ def test_a_value_json_cannot_take_fails_the_request_and_stores_nothing(
         connection.session["when"] = {1, 2}  # a set: not JSON
         return "never sent"
 
-    with serve(app) as live, client(live.url) as http:
+    with serve_inprocess(app) as live, client(live) as http:
         assert http.get("/count").json() == {"n": 1}
         response = http.get("/bad")
         assert response.status_code == 500
@@ -294,14 +298,14 @@ def test_concurrent_requests_of_one_session_all_keep_their_writes(
     shared_redis: RedisProcess, prefix: str
 ) -> None:
     with (
-        serve(build(RedisStore(shared_redis.url, prefix=prefix))) as live,
-        client(live.url) as http,
+        serve_inprocess(build(RedisStore(shared_redis.url, prefix=prefix))) as live,
+        client(live) as http,
     ):
         http.get("/count")
         cookie = {"cookie": f"_session={http.cookies['_session']}"}
 
         def write(index: int) -> int:
-            with client(live.url) as own:
+            with client(live) as own:
                 return own.get(
                     f"/write/k{index}", params={"v": str(index)}, headers=cookie
                 ).status_code
@@ -321,10 +325,10 @@ def test_expiry_after_the_timeout_and_sliding_renewal(
     memory = MemoryStore()
     remote = RedisStore(shared_redis.url, prefix=prefix)
     with (
-        serve(build(memory, timeout=1)) as live_memory,
-        serve(build(remote, timeout=1)) as live_redis,
-        client(live_memory.url) as on_memory,
-        client(live_redis.url) as on_redis,
+        serve_inprocess(build(memory, timeout=1)) as live_memory,
+        serve_inprocess(build(remote, timeout=1)) as live_redis,
+        client(live_memory) as on_memory,
+        client(live_redis) as on_redis,
     ):
         pair = (on_memory, on_redis)
         ids = []
@@ -365,7 +369,7 @@ def test_regenerate_changes_the_id_and_the_old_one_stops_working(
     kind: str, shared_redis: RedisProcess, prefix: str, raw_redis: redis.Redis
 ) -> None:
     store = make_store(kind, shared_redis.url, prefix)
-    with serve(build(store)) as live, client(live.url) as http, client(live.url) as attacker:
+    with serve_inprocess(build(store)) as live, client(live) as http, client(live) as attacker:
         old = session_cookie(http.get("/count"))[0]
         response = http.post("/login", data={"user": "ada"})
         assert response.json() == {"user": "ada"}
@@ -391,7 +395,7 @@ def test_destroy_removes_the_data_and_expires_the_cookie(
     kind: str, shared_redis: RedisProcess, prefix: str, raw_redis: redis.Redis
 ) -> None:
     store = make_store(kind, shared_redis.url, prefix)
-    with serve(build(store)) as live, client(live.url) as http:
+    with serve_inprocess(build(store)) as live, client(live) as http:
         sid = session_cookie(http.post("/login", data={"user": "ada"}))[0]
         response = http.post("/logout")
         assert response.json() == {"user": None}
@@ -426,7 +430,7 @@ def test_garbage_cookies_get_a_fresh_session_without_touching_the_store() -> Non
         "../../etc/passwd",
         "%00%0d%0a",
     ]
-    with serve(app) as live, client(live.url) as http:
+    with serve_inprocess(app) as live, client(live) as http:
         for value in cases:
             response, took = timed(http.get, "/read", headers={"cookie": f"_session={value}"})
             assert response.status_code == 200
@@ -449,7 +453,7 @@ def test_garbage_cookies_get_a_fresh_session_without_touching_the_store() -> Non
 
 def test_ten_kilobyte_cookie_is_refused_quickly_under_the_default_limits() -> None:
     store = RecordingStore()
-    with serve(build(store)) as live, client(live.url) as http:
+    with serve_inprocess(build(store)) as live, client(live) as http:
         response, took = timed(http.get, "/read", headers={"cookie": "_session=" + "x" * 10_240})
         assert response.status_code == 431  # limits.cookie_size is 8 KiB
         assert took < 1
@@ -462,8 +466,8 @@ def test_ten_kilobyte_cookie_is_refused_quickly_under_the_default_limits() -> No
 
 def test_memory_store_bound_holds_through_the_server() -> None:
     store = MemoryStore(max_entries=5)
-    with serve(build(store)) as live:
-        clients = [httpx.Client(base_url=live.url, timeout=10) for _ in range(8)]
+    with serve_inprocess(build(store)) as live:
+        clients = [live.new_client() for _ in range(8)]
         try:
             for http in clients:
                 assert http.get("/count").json() == {"n": 1}
@@ -518,10 +522,10 @@ def test_secure_follows_the_effective_protocol_behind_a_trusted_proxy() -> None:
     https = {"x-forwarded-proto": "https"}
     trusting = build(MemoryStore())
     trusting.proxy(["127.0.0.1"])
-    with serve(trusting) as live, client(live.url) as http:
+    with serve_inprocess(trusting) as live, client(live) as http:
         assert "secure" in session_cookie(http.get("/count", headers=https))[1]
         assert "secure" not in session_cookie(http.get("/count"))[1]
-    with serve(build(MemoryStore())) as live, client(live.url) as http:
+    with serve_inprocess(build(MemoryStore())) as live, client(live) as http:
         # Not a trusted proxy: anyone can send the header, so it changes nothing.
         assert "secure" not in session_cookie(http.get("/count", headers=https))[1]
 
@@ -534,15 +538,15 @@ def test_redis_killed_and_restarted_mid_run() -> None:
         store = RedisStore(server.url, prefix="killed:")
         with (
             serve(build(store)) as live,
-            client(live.url) as http,
-            client(live.url) as fresh,
+            client(live) as http,
+            client(live) as fresh,
         ):
             assert http.post("/login", data={"user": "ada"}).json() == {"user": "ada"}
             traffic: list[tuple[int, float, Any]] = []
             stop = threading.Event()
 
             def hammer() -> None:
-                with client(live.url) as own:
+                with client(live) as own:
                     while not stop.is_set():
                         response, took = timed(own.get, "/count")
                         traffic.append((response.status_code, took, response.json()))
@@ -644,7 +648,7 @@ def test_redis_dying_after_the_load_still_gives_503_never_a_false_success() -> N
             "/die-then-404": (404, "not found"),
             "/die-then-crash": (500, "crashed"),
         }
-        with serve(app) as live, client(live.url) as http:
+        with serve(app) as live, client(live) as http:
             for path, (status, error) in cases.items():
                 server.start()
                 assert http.get("/count").json() == {"n": 1}
@@ -657,7 +661,7 @@ def test_redis_dying_after_the_load_still_gives_503_never_a_false_success() -> N
 def test_paused_redis_gives_503_within_the_default_two_seconds() -> None:
     with running_redis() as server:
         store = RedisStore(server.url, prefix="paused:")  # timeout 2.0 by default
-        with serve(build(store)) as live, client(live.url) as http:
+        with serve(build(store)) as live, client(live) as http:
             http.get("/count")
             server.pause()
             try:
@@ -677,7 +681,7 @@ def test_every_acknowledged_write_survives_a_redis_pause() -> None:
         store = RedisStore(server.url, prefix="acked:", timeout=0.5)
         raw = redis.Redis.from_url(server.url, socket_timeout=5)
         with serve(build(store)) as live:
-            clients = [httpx.Client(base_url=live.url, timeout=10) for _ in range(4)]
+            clients = [live.new_client() for _ in range(4)]
             results: list[list[tuple[str, int, float, bool]]] = [[] for _ in clients]
             stop = threading.Event()
 
@@ -798,7 +802,7 @@ def test_the_sessions_example_logs_in_and_out() -> None:
     from examples.sessions.app import create
 
     app = create(MemoryStore())
-    with serve(app) as live, client(live.url, follow_redirects=False) as http:
+    with serve_inprocess(app) as live, client(live, follow_redirects=False) as http:
         page = http.get("/")
         assert page.status_code == 200
         assert "Log in" in page.text

@@ -1,8 +1,9 @@
 """The showcase app over plain HTTP (and one WebSocket): what needs no browser.
 
 The browser suite (tests/browser) drives the same app through Chromium; here
-the app runs in-process on a real uvicorn, and the checks are on headers,
-statuses and log lines.
+the app runs in process through simples.client (a real uvicorn for the WebSocket
+feed, driven by the websockets library, and for the CLI), and the checks are on
+headers, statuses and log lines.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 import simples
-from tests.conftest import Live, head_of, raw_get, serve
+from tests.conftest import AnyLive, Live, head_of, raw_get, serve, serve_inprocess
 from tests.redis_server import free_port, running_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +39,24 @@ ALLOWED_ORIGIN = "http://localhost:3000"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+def showcase_options(tmp_path: Path) -> Options:
+    return Options(data=tmp_path / "data", page_size=2, max_upload=100_000, debug=True)
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Live]:
-    options = Options(data=tmp_path / "data", page_size=2, max_upload=100_000, debug=True)
-    with serve(create_app(options)) as live:
+def app(tmp_path: Path) -> Iterator[AnyLive]:
+    with serve_inprocess(create_app(showcase_options(tmp_path))) as live:
         yield live
 
 
-def sign_in(live: Live, name: str = "Ada") -> str:
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Live]:
+    """The showcase on a real uvicorn (a WebSocket client needs a port)."""
+    with serve(create_app(showcase_options(tmp_path))) as live:
+        yield live
+
+
+def sign_in(live: AnyLive, name: str = "Ada") -> str:
     """Sign ``live.client`` in; returns the CSRF token of its session."""
     response = live.client.post("/login", data={"name": name})
     assert response.status_code == 303
@@ -56,11 +67,11 @@ def sign_in(live: Live, name: str = "Ada") -> str:
     return found.group(1)
 
 
-def post(live: Live, csrf: str, text: str, **files: tuple[str, bytes, str]) -> httpx.Response:
+def post(live: AnyLive, csrf: str, text: str, **files: tuple[str, bytes, str]) -> httpx.Response:
     return live.client.post("/notes", data={"csrf": csrf, "text": text}, files=files or None)
 
 
-def attachment_url(live: Live) -> str:
+def attachment_url(live: AnyLive) -> str:
     found = re.search(r'href="(/files/[0-9a-f]{32})"', live.get("/").text)
     assert found is not None
     return found.group(1)
@@ -69,7 +80,7 @@ def attachment_url(live: Live) -> str:
 # ------------------------------------------------------------------------ pages
 
 
-def test_pages_are_private_revalidated_and_in_the_visitors_language(app: Live) -> None:
+def test_pages_are_private_revalidated_and_in_the_visitors_language(app: AnyLive) -> None:
     page = app.get("/", headers={"Accept-Language": "de-DE, fr-CA;q=0.8, en;q=0.5"})
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -91,14 +102,14 @@ def test_pages_are_private_revalidated_and_in_the_visitors_language(app: Live) -
     assert login.headers["content-language"] == "fr"
 
 
-def test_dynamic_pages_are_compressed(app: Live) -> None:
+def test_dynamic_pages_are_compressed(app: AnyLive) -> None:
     page = app.get("/", headers={"Accept-Encoding": "br"})
     assert page.headers["content-encoding"] == "br"
     assert "Accept-Encoding" in page.headers["vary"]
     assert "<!doctype html>" in page.text
 
 
-def test_static_assets_are_fingerprinted_precompressed_and_immutable(app: Live) -> None:
+def test_static_assets_are_fingerprinted_precompressed_and_immutable(app: AnyLive) -> None:
     html = app.get("/").text
     found = re.search(r'href="/(site\.[0-9a-f]{10,}\.css)"', html)
     assert found is not None
@@ -143,7 +154,7 @@ def test_public_folder_is_built_from_the_assets(tmp_path: Path) -> None:
         assert gzip.decompress((build_assets.PUBLIC / f"{name}.gz").read_bytes()) == data
 
 
-def test_error_pages(app: Live, caplog: pytest.LogCaptureFixture) -> None:
+def test_error_pages(app: AnyLive, caplog: pytest.LogCaptureFixture) -> None:
     missing = app.get("/nowhere", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404
     assert "Erreur 404" in missing.text
@@ -163,14 +174,14 @@ def test_error_pages(app: Live, caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_the_failing_route_exists_only_in_debug(tmp_path: Path) -> None:
-    with serve(create_app(Options(data=tmp_path))) as live:
+    with serve_inprocess(create_app(Options(data=tmp_path))) as live:
         assert live.get("/boom").status_code == 404
 
 
 # ---------------------------------------------------------------- forms, notes
 
 
-def test_post_redirect_get_and_pagination_links(app: Live) -> None:
+def test_post_redirect_get_and_pagination_links(app: AnyLive) -> None:
     csrf = sign_in(app)
     for number in range(4):
         created = post(app, csrf, f"note {number}")
@@ -198,7 +209,7 @@ def test_post_redirect_get_and_pagination_links(app: Live) -> None:
     assert '</api/notes?page=3>; rel="next"' in api.headers["link"]
 
 
-def test_forms_are_checked(app: Live) -> None:
+def test_forms_are_checked(app: AnyLive) -> None:
     # not signed in: posting sends you to the login page
     anonymous = app.client.post("/notes", data={"text": "hi"})
     assert anonymous.status_code == 303
@@ -227,7 +238,7 @@ def test_forms_are_checked(app: Live) -> None:
     assert "Ada" not in app.get("/").text.split("<main>")[0]
 
 
-def test_attachments_are_drained_with_ranges_and_safe_headers(app: Live, tmp_path: Path) -> None:
+def test_attachments_are_drained_with_ranges_and_safe_headers(app: AnyLive, tmp_path: Path) -> None:
     csrf = sign_in(app)
     data = bytes(range(256)) * 200
     page = b"<script>alert(1)</script>"
@@ -263,7 +274,7 @@ def test_attachments_are_drained_with_ranges_and_safe_headers(app: Live, tmp_pat
     assert app.get("/files/..%2F..%2Fnotes.json").status_code == 404
 
 
-def test_language_switch_stays_on_this_site(app: Live) -> None:
+def test_language_switch_stays_on_this_site(app: AnyLive) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", ""):
         response = app.get("/lang/en", params={"next": target})
         assert response.headers["location"] == "/"
@@ -274,14 +285,14 @@ def test_language_switch_stays_on_this_site(app: Live) -> None:
     )
 
 
-def test_language_switch_is_not_fooled_by_what_browsers_strip(app: Live) -> None:
+def test_language_switch_is_not_fooled_by_what_browsers_strip(served: Live) -> None:
     # Issue #18: ?next=/%09/evil.com passed the old safe_next, and browsers drop
     # the tab and go to //evil.com.
     for query in (b"/%09/evil.com", b"/%0D%0A/evil.com", b"%20//evil.com", b"/%5C%09evil.com",
                   b"https:evil.com", b"http://127.0.0.1%5C@evil.com", b"%01//evil.com"):
-        raw = raw_get(app.port, b"/lang/en?next=" + query, host=b"127.0.0.1")
+        raw = raw_get(served.port, b"/lang/en?next=" + query, host=b"127.0.0.1")
         assert head_of(raw)["location"] == "/", query
-    assert app.get("/lang/en", params={"next": "/notes?page=2"}).headers["location"] == (
+    assert served.get("/lang/en", params={"next": "/notes?page=2"}).headers["location"] == (
         "/notes?page=2"
     )
     assert safe_next("/\t/evil.com") == "/"
@@ -290,7 +301,7 @@ def test_language_switch_is_not_fooled_by_what_browsers_strip(app: Live) -> None
 # --------------------------------------------------------------- log, api, live
 
 
-def test_access_and_audit_log_lines(app: Live, caplog: pytest.LogCaptureFixture) -> None:
+def test_access_and_audit_log_lines(app: AnyLive, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="showcase"):
         sign_in(app, "Lin")
         app.get("/nowhere")
@@ -313,7 +324,7 @@ def test_access_and_audit_log_lines(app: Live, caplog: pytest.LogCaptureFixture)
     assert "127.0.0.1 user=Lin signed in" in lines("showcase.audit")
 
 
-def test_json_api_with_cors(app: Live) -> None:
+def test_json_api_with_cors(app: AnyLive) -> None:
     allowed = app.get("/api/notes", headers={"Origin": ALLOWED_ORIGIN})
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
@@ -334,8 +345,9 @@ def test_json_api_with_cors(app: Live) -> None:
     assert app.get("/api/notes/abc").status_code == 404
 
 
-def test_live_feed_sends_new_notes(app: Live) -> None:
-    csrf = sign_in(app, "Live")
+def test_live_feed_sends_new_notes(served: Live) -> None:
+    app = served
+    csrf = sign_in(app, "AnyLive")
 
     async def scenario() -> dict[str, object]:
         async with connect(f"ws://127.0.0.1:{app.port}/live") as ws:
@@ -384,7 +396,7 @@ def test_sessions_in_redis_when_redis_url_is_set(tmp_path: Path) -> None:
         client = redis.Redis.from_url(server.url)
         try:
             options = Options(data=tmp_path, redis_url=server.url)
-            with serve(create_app(options)) as live:
+            with serve_inprocess(create_app(options)) as live:
                 csrf = sign_in(live, "Redis")
                 session_id = live.client.cookies["_session"]
                 assert client.keys("showcase:session:*") == [

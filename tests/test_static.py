@@ -1,5 +1,6 @@
-"""Static folders against a real server: mapping, index and redirects, sidecars,
-cache headers, SPA fallback, per router and per host, and hostile paths."""
+"""Static folders: mapping, index and redirects, sidecars, cache headers, SPA fallback,
+per router and per host, and hostile paths. In process through simples.client, except
+the tests that send raw request targets (which only a real server sees unnormalised)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import simples
 from simples import HTTPConnection
 from simples.config import DEFAULTS
 from simples.files import IMMUTABLE, Static, is_fingerprinted, safe_segments
-from tests.conftest import body_of, head_of, raw_get, serve, status_of
+from tests.conftest import body_of, head_of, raw_get, serve, serve_inprocess, status_of
 
 SECRET = b"TOP SECRET outside the root"
 STYLE = b"body { color: red; margin: 0 auto; }\n" * 50
@@ -75,7 +76,7 @@ def static_app(root: Path, **options: object) -> simples.Server:
 
 
 def test_files_index_and_validators(site: Path) -> None:
-    with serve(static_app(site)) as live:
+    with serve_inprocess(static_app(site)) as live:
         hello = live.get("/hello.txt")
         home = live.get("/")
         docs = live.get("/docs/")
@@ -112,7 +113,7 @@ def test_files_index_and_validators(site: Path) -> None:
 def test_routes_come_before_files(site: Path) -> None:
     app = static_app(site)
     app.get("/hello.txt", lambda connection: "from the route")
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/hello.txt").text == "from the route"
 
 
@@ -200,7 +201,7 @@ def test_hostile_paths_never_leave_the_root(site: Path) -> None:
 
 
 def test_special_files_are_refused_without_waiting(site: Path) -> None:
-    with serve(static_app(site)) as live:
+    with serve_inprocess(static_app(site)) as live:
         started = time.perf_counter()
         pipe = live.get("/pipe")
         elapsed = time.perf_counter() - started
@@ -276,26 +277,26 @@ def test_sidecars_that_are_stale_or_leave_the_root_are_ignored(site: Path) -> No
 
 
 def test_cache_headers(site: Path) -> None:
-    with serve(static_app(site)) as live:
+    with serve_inprocess(static_app(site)) as live:
         regular = live.get("/hello.txt").headers.get("cache-control")
         fingerprinted = live.get("/app.3f2a9c1e.js").headers.get("cache-control")
     assert regular == "no-cache"
     assert fingerprinted == IMMUTABLE == "public, max-age=31536000, immutable"
-    with serve(static_app(site, cache=False)) as live:
+    with serve_inprocess(static_app(site, cache=False)) as live:
         assert "cache-control" not in live.get("/hello.txt").headers
         assert "cache-control" not in live.get("/app.3f2a9c1e.js").headers
-    with serve(static_app(site, cache=600)) as live:
+    with serve_inprocess(static_app(site, cache=600)) as live:
         assert live.get("/hello.txt").headers["cache-control"] == "public, max-age=600"
         assert live.get("/app.3f2a9c1e.js").headers["cache-control"] == IMMUTABLE
-    with serve(static_app(site, cache={"type": "public", "max_age": 60})) as live:
+    with serve_inprocess(static_app(site, cache={"type": "public", "max_age": 60})) as live:
         assert live.get("/hello.txt").headers["cache-control"] == "public, max-age=60"
-    with serve(static_app(site, cache="private, max-age=5")) as live:
+    with serve_inprocess(static_app(site, cache="private, max-age=5")) as live:
         assert live.get("/hello.txt").headers["cache-control"] == "private, max-age=5"
 
     def by_name(name: str) -> str | None:
         return "no-store" if name.endswith(".txt") else None
 
-    with serve(static_app(site, cache=by_name)) as live:
+    with serve_inprocess(static_app(site, cache=by_name)) as live:
         assert live.get("/hello.txt").headers["cache-control"] == "no-store"
         assert "cache-control" not in live.get("/app.3f2a9c1e.js").headers
         assert "cache-control" not in live.get("/").headers
@@ -424,7 +425,7 @@ def test_relative_location_is_taken_from_the_working_directory_at_start(
     monkeypatch.chdir(tmp_path)
     app = simples.server()
     app.static("public")
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         monkeypatch.chdir(site / "sub")  # later moves do not move the folder
         assert live.get("/hello.txt").text == "hello"
 
@@ -487,6 +488,6 @@ def test_error_routes_answer_for_missing_files(site: Path) -> None:
 def test_static_switched_by_a_function(site: Path) -> None:
     app = simples.server()
     app.config(static={"location": str(site), "enabled": lambda c: "x-static" in c.headers})
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         assert live.get("/hello.txt").status_code == 404
         assert live.get("/hello.txt", headers={"x-static": "1"}).text == "hello"

@@ -16,7 +16,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from tests.conftest import serve
+from tests.conftest import serve_inprocess
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -47,7 +47,7 @@ def test_render_extends_the_layout_and_escapes_script() -> None:
             {"title": "Home", "message": "<script>alert('x')</script>", "items": ["a&b", "c"]},
         )
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/page")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
@@ -66,7 +66,7 @@ def test_view_shorthand_with_a_dict_and_the_connection_global() -> None:
     app = app_with_jinja()
     app.get("/", "hello.html", {"name": "<b>Ann</b>"})
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/")
         head = live.request("HEAD", "/")
     assert response.status_code == 200
@@ -89,7 +89,7 @@ def test_view_shorthand_with_sync_and_async_import_functions() -> None:
     app.get("/async/:who", "hello.html", imports)
     app.post("/posted", "hello.html", {"name": "poster"})
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         by_sync = live.get("/sync", params={"name": "Bo"})
         by_async = live.get("/async/cy")
         posted = live.request("POST", "/posted")
@@ -107,7 +107,7 @@ def test_view_error_routes() -> None:
     async def raise_404(connection: HTTPConnection) -> None:
         raise simples.HTTPError(404)
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         missing = live.get("/no/such/page")
         raised = live.get("/raise")
     assert missing.status_code == 404
@@ -129,7 +129,7 @@ def test_a_type_set_before_render_wins_and_xml_is_escaped() -> None:
     async def note(connection: HTTPConnection) -> None:
         await connection.type("txt").render("note.txt", {"text": "<not escaped>"})
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         feed_response = live.get("/feed")
         note_response = live.get("/note")
     assert feed_response.headers["content-type"].startswith("application/atom+xml")
@@ -163,7 +163,7 @@ def test_templates_can_await() -> None:
     async def load_page(connection: HTTPConnection) -> None:
         await connection.render("load.html", {"load": load, "rows": rows()})
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         response = live.get("/awaits")
         loaded = live.get("/load")
     assert response.status_code == 200
@@ -206,7 +206,7 @@ def test_engine_found_on_router_then_parents_then_host() -> None:
     for router in (app, admin, deep, plain, custom, later, shop):
         router.get("/hi", "hello.html", {"name": "Di"})
 
-    with serve(app) as live:
+    with serve_inprocess(app) as live:
         main = live.get("/hi").text.strip()
         admin_page = live.get("/admin/hi").text.strip()
         deep_page = live.get("/admin/deep/hi").text.strip()
@@ -240,7 +240,7 @@ def test_template_error_is_a_500_through_the_error_route(caplog: pytest.LogCaptu
     app.get("/syntax", "syntax.html", {})
     app.get("/included", "includes_broken.html", {})
 
-    with caplog.at_level(logging.ERROR, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.ERROR, logger="simples"), serve_inprocess(app) as live:
         broken = live.get("/broken")
         syntax = live.get("/syntax")
         included = live.get("/included")
@@ -262,7 +262,7 @@ def test_missing_template_names_the_search_path(caplog: pytest.LogCaptureFixture
     app.get("/missing", "no_such_template.html", {})
     app.get("/included", "includes_missing.html", {})
 
-    with caplog.at_level(logging.ERROR, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.ERROR, logger="simples"), serve_inprocess(app) as live:
         missing = live.get("/missing")
         included = live.get("/included")
     assert missing.status_code == 500
@@ -281,7 +281,7 @@ def test_render_without_an_engine_is_a_500_with_a_clear_log(
     app = simples.server()
     app.get("/", "hello.html", {"name": "x"})
 
-    with caplog.at_level(logging.ERROR, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.ERROR, logger="simples"), serve_inprocess(app) as live:
         response = live.get("/")
     assert response.status_code == 500
     assert any(
@@ -303,7 +303,7 @@ def test_an_http_error_inside_a_template_keeps_its_route(
 
     app.get("/", "load.html", {"load": load, "rows": []})
 
-    with caplog.at_level(logging.ERROR, logger="simples"), serve(app) as live:
+    with caplog.at_level(logging.ERROR, logger="simples"), serve_inprocess(app) as live:
         response = live.get("/")
     assert response.status_code == 403
     assert response.text == "no entry"
@@ -435,7 +435,7 @@ def test_several_directories_are_searched_in_order(tmp_path: Path) -> None:
 def test_the_templates_example_runs() -> None:
     from examples.templates.app import server
 
-    with serve(server) as live:
+    with serve_inprocess(server) as live:
         search = live.get("/", params={"q": "<script>"})
         book = live.get("/books/1")
         missing = live.get("/books/9")
