@@ -778,3 +778,18 @@ def test_the_example_runs() -> None:
     example.notes.clear()
     asyncio.run(example.main())
     assert [note["text"] for note in example.notes] == ["hi"]
+
+
+def test_a_host_header_replaces_the_urls_host() -> None:
+    app = simples.server()
+
+    @app.get("/")
+    async def home(connection: simples.HTTPConnection) -> str:
+        return f"{connection.host} {len(connection.headers.getall('host'))}"
+
+    async def go() -> tuple[int, str]:
+        async with simples.client(app) as client:
+            response = await client.get("/", headers={"Host": "example.com"})
+            return response.status, await response.text()
+
+    assert asyncio.run(go()) == (200, "example.com 1")

@@ -140,9 +140,16 @@ class InProcess:
         raw_path = parts.path or "/"
         secure = parts.scheme in ("https", "wss")
         port = parts.port or (443 if secure else 80)
-        host = parts.netloc.rpartition("@")[2]
+        # A Host given by the caller replaces the URL's, as with httpx (one Host
+        # line: two are a 400, RFC 9112 §3.2).
+        given = [value for name, value in headers if name.lower() == "host"]
+        host = given[0] if given else parts.netloc.rpartition("@")[2]
         raw = [(b"host", host.encode("idna" if not host.isascii() else "ascii"))]
-        raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers)
+        raw.extend(
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers
+            if name.lower() != "host"
+        )
         return {
             "type": kind,
             "asgi": ASGI,
