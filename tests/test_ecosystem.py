@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-import functools
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
