@@ -500,3 +500,19 @@ async def test_an_event_after_a_plain_response_raises() -> None:
     async with simples.client(app) as client:
         assert await (await client.get("/")).text() == "done"
     assert len(errors) == 1
+
+
+@aio
+async def test_the_events_example_resumes_after_the_last_event_id() -> None:
+    from examples.events.app import COUNT, server
+
+    async with simples.client(server) as client:
+        assert "EventSource" in await (await client.get("/")).text()
+        r = await client.get("/ticks", headers={"last-event-id": str(COUNT - 1)})
+        events = parse_events(await r.text())
+    assert [(e.get("event"), e.get("id")) for e in events] == [
+        (None, None),
+        ("tick", str(COUNT)),
+        ("done", None),
+    ]
+    assert json.loads(events[1]["data"])["n"] == COUNT
