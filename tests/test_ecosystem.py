@@ -516,3 +516,15 @@ async def test_the_events_example_resumes_after_the_last_event_id() -> None:
         ("done", None),
     ]
     assert json.loads(events[1]["data"])["n"] == COUNT
+
+
+@aio
+async def test_the_hello_example_answers() -> None:
+    # the wheel check (.ci/wheel_check.py) serves it from an installed wheel
+    from examples.hello.app import server
+
+    async with simples.client(server) as client:
+        r = await client.get("/")
+        assert r.status == 200
+        assert (await r.text()).startswith("Hello from simples!")
+        assert r.headers["server-timing"].startswith("app;dur=")
