@@ -82,10 +82,12 @@ def body_of(response: bytes) -> bytes:
     return response.partition(b"\r\n\r\n")[2]
 
 
-def raw_get(port: int, target: bytes, *lines: bytes, method: bytes = b"GET") -> bytes:
+def raw_get(
+    port: int, target: bytes, *lines: bytes, method: bytes = b"GET", host: bytes = b"t"
+) -> bytes:
     """One request over a raw socket (nothing a client library would clean up),
     with Connection: close so reading ends when the answer does (304s included)."""
-    request = b"%s %s HTTP/1.1\r\nHost: t\r\n" % (method, target)
+    request = b"%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, target, host)
     for line in lines:
         request += line + b"\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

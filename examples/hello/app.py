@@ -10,7 +10,6 @@ from typing import Any
 
 import simples
 from simples import HTTPConnection
-from simples.response import StartHook
 
 server = simples.server()
 server.logger()  # one access-log line per exchange
@@ -19,12 +18,12 @@ server.logger()  # one access-log line per exchange
 @server.use
 async def timing(connection: HTTPConnection, next: Any) -> None:
     started = time.perf_counter()
-    connection.on_start(_stamp(connection, started))
+    connection.on_start(_stamp(started))
     await next()
 
 
-def _stamp(connection: HTTPConnection, started: float) -> StartHook:
-    async def add_header(body: bytes | None) -> bytes | None:
+def _stamp(started: float) -> Any:
+    async def add_header(connection: HTTPConnection, body: bytes | None) -> bytes | None:
         connection.header("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
         return body
 

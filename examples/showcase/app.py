@@ -6,7 +6,8 @@
 Environment: ``PORT`` (8000; 0 picks a free one), ``SHOWCASE_DATA`` (where notes
 and attachments go; default ``examples/showcase/data``), ``REDIS_URL`` (sessions
 in Redis instead of memory), ``SHOWCASE_PAGE_SIZE`` (notes per page, 6),
-``SHOWCASE_MAX_UPLOAD`` (bytes per attachment, 25 MiB), ``SHOWCASE_CORS_ORIGINS``
+``SHOWCASE_MAX_UPLOAD`` (bytes per attachment, 25 MiB), ``SHOWCASE_ALLOWED_HOSTS``
+(host names answered, comma-separated), ``SHOWCASE_CORS_ORIGINS``
 (comma-separated origins allowed to call ``/api``), ``SHOWCASE_DEBUG=1`` (adds
 ``/boom``, a route that fails, to see the 500 page).
 
@@ -70,12 +71,15 @@ class Options:
     page_size: int = 6
     max_upload: int = 25 * MiB
     cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
+    # The names the site answers to; anything else is 400 (docs/security.md).
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     debug: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Options:
         default = cls()
         origins = env.get("SHOWCASE_CORS_ORIGINS")
+        hosts = env.get("SHOWCASE_ALLOWED_HOSTS")
         return cls(
             data=Path(env["SHOWCASE_DATA"]).resolve() if env.get("SHOWCASE_DATA") else default.data,
             redis_url=env.get("REDIS_URL") or None,
@@ -85,6 +89,11 @@ class Options:
                 tuple(o.strip() for o in origins.split(",") if o.strip())
                 if origins is not None
                 else default.cors_origins
+            ),
+            allowed_hosts=(
+                tuple(h.strip() for h in hosts.split(",") if h.strip())
+                if hosts is not None
+                else default.allowed_hosts
             ),
             debug=env.get("SHOWCASE_DEBUG", "") not in ("", "0"),
         )
@@ -149,6 +158,7 @@ def create_app(options: Options | None = None) -> simples.Server:
     options = options or Options.from_env()
     board = Board(options.data)
     server = simples.server()
+    server.allowed_hosts(*options.allowed_hosts)
     online = 0
 
     # ----- configuration: each section switched on where it is needed

@@ -16,7 +16,6 @@ import asyncio
 import codecs
 import contextlib
 import importlib
-import json as _stdlib_json
 import math
 import os
 import re
@@ -24,12 +23,15 @@ import shutil
 import tempfile
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from simples.errors import HTTPError
+from simples.http import json as strict_json
+from simples.http.mediatypes import parse_content_type
 from simples.http.multidict import MultiDict
+from simples.http.query import QueryLimitError, parse_urlencoded
 from simples.limits import LIMITS
 from simples.timers import BodyDeadline
 from simples.types import Message, Receive
@@ -96,6 +98,110 @@ class Form:
         return f"Form(fields={self.fields!r}, files={self.files!r})"
 
 
+class _Spool:
+    """Where one uploaded file's bytes go while the form is parsed: memory, then a
+    temporary file past :data:`SPOOL_SIZE`. Written only by the form parser, read
+    through its ``UploadedFile``."""
+
+    __slots__ = (
+        "__weakref__",
+        "chunks",
+        "data",
+        "file",
+        "finalizer",
+        "held",
+        "path",
+        "removed",
+        "size",
+        "tail",
+    )
+
+    def __init__(self) -> None:
+        self.size = 0
+        # The content not yet on disk: the parser's pieces as they came (no
+        # copy), small pieces gathered in ``tail`` first (see write).
+        self.chunks: list[bytes] = []
+        self.tail = bytearray()
+        self.held = 0
+        self.data: bytes | None = None
+        self.file: Any = None
+        self.path: str | None = None
+        self.finalizer: weakref.finalize[..., Any] | None = None
+        self.removed = False
+
+    def frozen(self) -> bytes:
+        # Joined on the first read, not when the part ends: a handler that only
+        # looks at .size or save()s the file never pays for a copy (nor does a
+        # file that arrived in one piece). Joined once, so every read() returns
+        # the same bytes object.
+        data = self.data
+        if data is None:
+            chunks = self.chunks
+            data = self.data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self.chunks = []
+        return data
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.held += len(chunk)
+        if len(chunk) >= _SMALL_PIECE:
+            if self.tail:
+                self.seal()
+            # Kept as it is: no copy, and no large buffer growing (a fresh
+            # megabyte of memory costs page faults on every upload).
+            self.chunks.append(chunk)
+        else:
+            # A body sent a few bytes at a time must not become a million tiny
+            # objects (each about 40 bytes of overhead): gather small pieces.
+            tail = self.tail
+            tail += chunk
+            if len(tail) >= _SMALL_PIECE:
+                self.seal()
+        # Memory per file stays near SPOOL_SIZE: past it, the pieces go to disk
+        # in one threaded write instead of one thread hop per small chunk.
+        if self.held > SPOOL_SIZE:
+            if self.file is None:
+                self.file, self.path = await asyncio.to_thread(_open_temp)
+                self.finalizer = weakref.finalize(self, _remove, self.path)
+            await self.flush()
+
+    def seal(self) -> None:
+        self.chunks.append(bytes(self.tail))
+        self.tail.clear()
+
+    async def flush(self) -> None:
+        if self.tail:
+            self.seal()
+        chunks, self.chunks = self.chunks, []
+        self.held = 0
+        await asyncio.to_thread(_write_and_free, self.file, chunks)
+
+    async def finish(self) -> None:
+        if self.tail:
+            self.seal()
+        if self.file is None:
+            return  # stays in memory until read() (see frozen)
+        if self.chunks:
+            await self.flush()
+        file, self.file = self.file, None
+        await asyncio.to_thread(file.close)
+
+    @property
+    def on_disk(self) -> bool:
+        return self.file is not None or self.path is not None
+
+    def discard(self) -> None:
+        """Close and delete the temporary file (blocking; run in a thread)."""
+        file, self.file = self.file, None
+        if file is not None:
+            file.close()
+        if self.finalizer is not None:
+            self.finalizer()
+            self.finalizer = None
+        if self.path is not None:
+            self.removed = True
+
+
 class UploadedFile:
     """One file part of a multipart form.
 
@@ -106,20 +212,12 @@ class UploadedFile:
 
     __slots__ = (
         "__weakref__",
-        "_chunks",
-        "_data",
-        "_file",
-        "_finalizer",
-        "_held",
-        "_path",
-        "_removed",
-        "_tail",
+        "_spool",
         "content_type",
         "filename",
         "headers",
         "name",
         "raw_filename",
-        "size",
     )
 
     def __init__(
@@ -129,6 +227,7 @@ class UploadedFile:
         raw_filename: str,
         content_type: str,
         headers: dict[str, str],
+        spool: _Spool | None = None,
     ) -> None:
         self.name = name
         #: The last path segment of what the client sent, without control characters.
@@ -137,127 +236,53 @@ class UploadedFile:
         self.raw_filename = raw_filename
         self.content_type = content_type
         self.headers = headers
-        self.size = 0
-        # The content not yet on disk: the parser's pieces as they came (no
-        # copy), small pieces gathered in _tail first (see _write).
-        self._chunks: list[bytes] = []
-        self._tail = bytearray()
-        self._held = 0
-        self._data: bytes | None = None
-        self._file: Any = None
-        self._path: str | None = None
-        self._finalizer: weakref.finalize[..., Any] | None = None
-        self._removed = False
+        self._spool = spool if spool is not None else _Spool()
+
+    @property
+    def size(self) -> int:
+        return self._spool.size
 
     @property
     def path(self) -> str | None:
         """The temporary file holding the content, or ``None`` while in memory."""
-        return self._path
+        return self._spool.path
 
     @property
     def in_memory(self) -> bool:
-        return self._path is None
+        return self._spool.path is None
 
     async def read(self) -> bytes:
         """The whole content (a big upload is read from disk off the event loop)."""
-        if self._path is None:
-            return self._frozen()
+        spool = self._spool
+        if spool.path is None:
+            return spool.frozen()
         self._check_present()
-        return await asyncio.to_thread(_read_file, self._path)
+        return await asyncio.to_thread(_read_file, spool.path)
 
     async def save(self, path: str | os.PathLike[str]) -> None:
         """Write the content to ``path`` (file I/O runs in a worker thread)."""
-        if self._path is None:
+        spool = self._spool
+        if spool.path is None:
             # The pieces are final once the part ended: written as they are.
-            pieces = [self._data] if self._data is not None else self._chunks[:]
+            pieces = [spool.data] if spool.data is not None else spool.chunks[:]
             await asyncio.to_thread(_write_file, path, pieces)
             return
         self._check_present()
-        await asyncio.to_thread(shutil.copyfile, self._path, path)
+        await asyncio.to_thread(shutil.copyfile, spool.path, path)
 
     def __repr__(self) -> str:
-        where = "memory" if self._path is None else self._path
+        where = "memory" if self._spool.path is None else self._spool.path
         return (
             f"UploadedFile(name={self.name!r}, filename={self.filename!r}, "
             f"content_type={self.content_type!r}, size={self.size}, in={where!r})"
         )
 
-    def _frozen(self) -> bytes:
-        # Joined on the first read, not when the part ends: a handler that only
-        # looks at .size or save()s the file never pays for a copy (nor does a
-        # file that arrived in one piece). Joined once, so every read() returns
-        # the same bytes object.
-        data = self._data
-        if data is None:
-            chunks = self._chunks
-            data = self._data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self._chunks = []
-        return data
-
     def _check_present(self) -> None:
-        if self._removed:
+        if self._spool.removed:
             raise RuntimeError(
                 "this upload's temporary file was removed when the request ended; "
                 "save() or read() it inside the handler"
             )
-
-    # Writing happens only while the form is parsed, one part at a time.
-
-    async def _write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        self._held += len(chunk)
-        if len(chunk) >= _SMALL_PIECE:
-            if self._tail:
-                self._seal()
-            # Kept as it is: no copy, and no large buffer growing (a fresh
-            # megabyte of memory costs page faults on every upload).
-            self._chunks.append(chunk)
-        else:
-            # A body sent a few bytes at a time must not become a million tiny
-            # objects (each about 40 bytes of overhead): gather small pieces.
-            tail = self._tail
-            tail += chunk
-            if len(tail) >= _SMALL_PIECE:
-                self._seal()
-        # Memory per file stays near SPOOL_SIZE: past it, the pieces go to disk
-        # in one threaded write instead of one thread hop per small chunk.
-        if self._held > SPOOL_SIZE:
-            if self._file is None:
-                self._file, self._path = await asyncio.to_thread(_open_temp)
-                self._finalizer = weakref.finalize(self, _remove, self._path)
-            await self._flush()
-
-    def _seal(self) -> None:
-        self._chunks.append(bytes(self._tail))
-        self._tail.clear()
-
-    async def _flush(self) -> None:
-        if self._tail:
-            self._seal()
-        chunks, self._chunks = self._chunks, []
-        self._held = 0
-        await asyncio.to_thread(_write_and_free, self._file, chunks)
-
-    async def _finish(self) -> None:
-        if self._tail:
-            self._seal()
-        if self._file is None:
-            return  # stays in memory until read() (see _frozen)
-        if self._chunks:
-            await self._flush()
-        file, self._file = self._file, None
-        await asyncio.to_thread(file.close)
-
-    def _discard(self) -> None:
-        """Close and delete the temporary file (blocking; run in a thread)."""
-        file, self._file = self._file, None
-        if file is not None:
-            file.close()
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
-        if self._path is not None:
-            self._removed = True
 
 
 def _open_temp() -> tuple[Any, str]:
@@ -397,8 +422,8 @@ class Body:
         "_raw",
         "_receive",
         "_size",
+        "_spools",
         "_state",
-        "_uploads",
         "_watch",
     )
 
@@ -421,7 +446,7 @@ class Body:
         self._state = _FRESH
         self._cache: bytes | None = None
         self._form: Form | None = None
-        self._uploads: list[UploadedFile] = []
+        self._spools: list[_Spool] = []
         self._error = ""
         self._inflater: _Inflater | None = None
         self._eof = False
@@ -472,10 +497,10 @@ class Body:
         if not data:
             raise HTTPError(400, "empty JSON body")
         depth = self._limit_of("json_depth")
-        if depth > 0 and _json_too_deep(data, depth):
+        if depth > 0 and strict_json.too_deep(data, depth):
             raise HTTPError(400, f"JSON nested deeper than {depth} levels")
         try:
-            return _json_loads(data)
+            return strict_json.loads(data)
         except (ValueError, RecursionError) as exc:
             # ValueError covers JSONDecodeError, invalid UTF-8, the int-digits cap
             # and our own non-finite check.
@@ -485,13 +510,18 @@ class Body:
         """The body parsed as ``application/x-www-form-urlencoded``."""
         charset = self._charset()
         data = await self.buffer(limit)
-        return _parse_urlencoded(data, self._limit_of("form_fields"), charset)
+        try:
+            return parse_urlencoded(data, self._limit_of("form_fields"), charset)
+        except QueryLimitError as exc:
+            raise HTTPError(400, str(exc)) from None
+        except UnicodeDecodeError:
+            raise HTTPError(400, f"body is not valid {charset}") from None
 
     async def form(self, limit: int | None = None) -> Form:
         """A urlencoded or multipart/form-data body as a :class:`Form`; other types are 415."""
         if self._form is not None:
             return self._form
-        media, params = _parse_content_type(self._content_type)
+        media, params = parse_content_type(self._content_type)
         if media == "application/x-www-form-urlencoded":
             form = Form(fields=await self.qs(limit))
         elif media == "multipart/form-data":
@@ -508,10 +538,10 @@ class Body:
 
     def stream(self, limit: int | None = None) -> AsyncIterator[bytes]:
         """Chunks as they arrive, never buffered; ``limit`` bounds the bytes received."""
-        return _Stream(self, limit)
+        return _Stream(self._stream_step, limit)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return _Stream(self, None)
+        return _Stream(self._stream_step, None)
 
     async def aclose(self) -> None:
         """Delete the temporary files of uploads. Safe to call more than once."""
@@ -523,20 +553,40 @@ class Body:
         # granian goes on reading an unread body (after a 408 or a 413) for as
         # long as its receive is alive, whatever the Connection: close said.
         self._receive = _ended
-        if not self._uploads:
+        if not self._spools:
             return
         # Cleared in place: a parse still running holds this same list.
-        uploads = self._uploads[:]
-        self._uploads.clear()
-        on_disk = [upload for upload in uploads if upload._path is not None]
+        spools = self._spools[:]
+        self._spools.clear()
+        on_disk = [spool for spool in spools if spool.path is not None]
         if on_disk:
             await asyncio.to_thread(_discard_all, on_disk)
 
     # -- internals ------------------------------------------------------------
 
+    async def _stream_step(self, first: bool, limit: int | None) -> bytes | None:
+        """The next chunk for ``async for``; ``None`` at the end."""
+        if first:
+            if self._state == _CACHED:
+                # The body was buffered already: hand it over as one chunk.
+                return self._cached(limit) or None
+            # The claim happens on the first step, not in __aiter__, so that an
+            # iterator created but never used leaves the body readable.
+            self._start(self._resolve(limit, "body"))
+        elif self._state != _READING:
+            return None
+        try:
+            chunk = await self._pull()
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        if chunk is None:
+            self._state = _CONSUMED
+        return chunk
+
     def _charset(self) -> str:
         """The Content-Type charset, checked before any byte is received."""
-        charset = _parse_content_type(self._content_type)[1].get("charset")
+        charset = parse_content_type(self._content_type)[1].get("charset")
         if not charset:
             return "utf-8"
         _check_charset(charset, 415)
@@ -679,7 +729,7 @@ class Body:
             header_charset="latin-1",
         )
         builder = _FormBuilder(
-            self._uploads,
+            self._spools,
             max_fields=self._limit_of("form_fields"),
             max_files=self._limit_of("form_files"),
             part_size=self._limit_of("part_size"),
@@ -767,10 +817,14 @@ def request_body(
 
 
 class _Stream:
-    __slots__ = ("_body", "_limit", "_started")
+    """``async for chunk in body``: one pass over the body, stepped by the Body."""
 
-    def __init__(self, body: Body, limit: int | None) -> None:
-        self._body = body
+    __slots__ = ("_limit", "_started", "_step")
+
+    def __init__(
+        self, step: Callable[[bool, int | None], Awaitable[bytes | None]], limit: int | None
+    ) -> None:
+        self._step = step
         self._limit = _check_limit(limit)
         self._started = False
 
@@ -778,27 +832,10 @@ class _Stream:
         return self
 
     async def __anext__(self) -> bytes:
-        body = self._body
-        if not self._started:
-            self._started = True
-            if body._state == _CACHED:
-                data = body._cached(self._limit)
-                # The body was buffered already: hand it over as one chunk.
-                if data:
-                    return data
-                raise StopAsyncIteration
-            # The claim happens on the first step, not in __aiter__, so that an
-            # iterator created but never used leaves the body readable.
-            body._start(body._resolve(self._limit, "body"))
-        elif body._state != _READING:
-            raise StopAsyncIteration
-        try:
-            chunk = await body._pull()
-        except BaseException as exc:
-            body._fail(exc)
-            raise
+        first = not self._started
+        self._started = True
+        chunk = await self._step(first, self._limit)
         if chunk is None:
-            body._state = _CONSUMED
             raise StopAsyncIteration
         return chunk
 
@@ -807,9 +844,9 @@ async def _ended() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _discard_all(uploads: list[UploadedFile]) -> None:
-    for upload in uploads:
-        upload._discard()
+def _discard_all(spools: list[_Spool]) -> None:
+    for spool in spools:
+        spool.discard()
 
 
 def _check_limit(limit: int | None) -> int | None:
@@ -856,13 +893,15 @@ class _FormBuilder:
         "_n_files",
         "_part_header_size",
         "_part_size",
+        "_spool",
+        "_spools",
         "_total_fields",
-        "_uploads",
+        "_upload",
     )
 
     def __init__(
         self,
-        uploads: list[UploadedFile],
+        spools: list[_Spool],
         *,
         max_fields: int,
         max_files: int,
@@ -870,7 +909,7 @@ class _FormBuilder:
         part_header_size: int,
         fields_size: int,
     ) -> None:
-        self._uploads = uploads
+        self._spools = spools
         self._max_fields = max_fields
         self._max_files = max_files
         self._part_size = part_size
@@ -881,7 +920,9 @@ class _FormBuilder:
         self._n_fields = 0
         self._n_files = 0
         self._total_fields = 0
-        self._current: UploadedFile | None = None
+        # The file part being received, and where its bytes go.
+        self._upload: UploadedFile | None = None
+        self._spool: _Spool | None = None
         self._field: bytearray | None = None
         self._field_name = ""
         self._field_charset = "utf-8"
@@ -891,11 +932,11 @@ class _FormBuilder:
             if event is None:
                 await self._end_part()
             elif isinstance(event, bytes):
-                if self._current is not None:
-                    upload = self._current
-                    if self._part_size and upload.size + len(event) > self._part_size:
+                spool = self._spool
+                if spool is not None:
+                    if self._part_size and spool.size + len(event) > self._part_size:
                         raise HTTPError(413, f"uploaded file over {self._part_size} bytes")
-                    await upload._write(event)
+                    await spool.write(event)
                 else:
                     field = self._field
                     assert field is not None
@@ -931,7 +972,7 @@ class _FormBuilder:
             self._field = bytearray()
             self._field_name = name
             self._field_charset = segment.charset or "utf-8"
-            self._current = None
+            self._upload = self._spool = None
             return
         self._n_files += 1
         if self._max_files and self._n_files > self._max_files:
@@ -940,18 +981,19 @@ class _FormBuilder:
         for key, value in headerlist:
             headers.setdefault(key.lower(), _latin1_bytes(value).decode("utf-8", "replace"))
         content_type = headers.get("content-type", "").strip() or "application/octet-stream"
-        upload = UploadedFile(
-            name, _safe_filename(raw_filename), raw_filename, content_type, headers
+        spool = _Spool()
+        self._upload = UploadedFile(
+            name, _safe_filename(raw_filename), raw_filename, content_type, headers, spool
         )
-        self._uploads.append(upload)
-        self._current = upload
+        self._spools.append(spool)
+        self._spool = spool
         self._field = None
 
     async def _end_part(self) -> None:
-        upload = self._current
-        if upload is not None:
-            await upload._finish()
-            self._current = None
+        upload, spool = self._upload, self._spool
+        if upload is not None and spool is not None:
+            await spool.finish()
+            self._upload = self._spool = None
             # An <input type=file> left empty arrives with filename="" and no content.
             if upload.raw_filename or upload.size:
                 self._files.append((upload.name, upload))
@@ -962,9 +1004,9 @@ class _FormBuilder:
         self._fields.append((self._field_name, _decode(bytes(field), self._field_charset, 400)))
 
     async def abort(self) -> None:
-        uploads = [u for u in self._uploads if u._file is not None or u._path is not None]
-        if uploads:
-            await asyncio.to_thread(_discard_all, uploads)
+        spools = [spool for spool in self._spools if spool.on_disk]
+        if spools:
+            await asyncio.to_thread(_discard_all, spools)
 
     def result(self) -> Form:
         return Form(MultiDict(self._fields), MultiDict(self._files))
@@ -1022,62 +1064,7 @@ _BOUNDARY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?")
 # ---------------------------------------------------------------- urlencoded
 
 
-def _parse_urlencoded(data: bytes, max_fields: int, charset: str) -> MultiDict[str]:
-    if not data:
-        return MultiDict()
-    if max_fields:
-        # maxsplit stops the work at the limit whatever the body holds.
-        pieces = data.split(b"&", max_fields)
-        if len(pieces) > max_fields:
-            if pieces[-1]:
-                raise HTTPError(400, f"more than {max_fields} form fields")
-            pieces.pop()
-    else:
-        pieces = data.split(b"&")
-    result: MultiDict[str] = MultiDict()
-    for piece in pieces:
-        if not piece:
-            continue
-        name, _, value = piece.partition(b"=")
-        key = _strip_brackets(_unquote_plus(name, charset))
-        result.add(key, _unquote_plus(value, charset))
-    return result
-
-
-def _unquote_plus(raw: bytes, charset: str) -> str:
-    if b"+" in raw:
-        raw = raw.replace(b"+", b" ")
-    if b"%" in raw:
-        raw = unquote_to_bytes(raw)
-    return _decode(raw, charset, 400)
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
-    """``type/subtype; key=value; key="quoted"`` → (lowercased type, parameters)."""
-    if not value:
-        return "", {}
-    media, _, rest = value.partition(";")
-    params: dict[str, str] = {}
-    while rest:
-        item, _, rest = rest.partition(";")
-        key, eq, val = item.partition("=")
-        key = key.strip().lower()
-        if not eq or not key:
-            continue
-        val = val.strip()
-        if len(val) >= 2 and val[0] == val[-1] == '"':
-            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        elif val.startswith('"'):
-            # A quoted value holding ";" was cut at it: rejoin up to the closing quote.
-            whole = val + ";" + rest
-            end = whole.find('"', 1)
-            if end > 0:
-                val, rest = whole[1:end], whole[end + 1 :].partition(";")[2]
-        params.setdefault(key, val)
-    return media.strip().lower(), params
 
 
 def _check_charset(charset: str, status: int) -> None:
@@ -1103,76 +1090,3 @@ def _decode(data: bytes, charset: str, unknown_status: int) -> str:
         raise HTTPError(400, f"body is not valid {charset}") from None
     except LookupError:
         raise HTTPError(unknown_status, f"unknown charset: {charset}") from None
-
-
-# ---------------------------------------------------------------- JSON
-
-_KEEP_JSON_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_CURLY_TO_SQUARE = bytes.maketrans(b"{}", b"[]")
-
-
-def _json_too_deep(data: bytes, max_depth: int) -> bool:
-    """Whether arrays/objects nest deeper than ``max_depth``, in linear time.
-
-    Strings are removed first so brackets inside them do not count: escaped
-    backslashes, then escaped quotes, leave every remaining quote a string
-    delimiter. The result is exact for valid JSON; for invalid JSON it may
-    be anything, and the parser rejects that input anyway. Every step is a
-    C-level bytes operation except the final walk over what is left.
-    """
-    if data.count(b"[") + data.count(b"{") <= max_depth:
-        return False
-    skeleton = data
-    if b"\\" in skeleton:
-        skeleton = skeleton.replace(b"\\\\", b"").replace(b'\\"', b"")
-    skeleton = skeleton.translate(None, _KEEP_JSON_STRUCTURE)
-    # Quotes now alternate open/close, so two adjacent ones are an empty
-    # string or the seam of two strings: dropping them changes nothing, and
-    # it removes almost every string cheaply.
-    skeleton = skeleton.replace(b'""', b"")
-    if b'"' in skeleton:
-        skeleton = b"".join(skeleton.split(b'"')[::2])
-    skeleton = skeleton.translate(_CURLY_TO_SQUARE)
-    # Each pass removes every innermost pair, lowering the depth by exactly
-    # one: arrays of flat objects shrink to almost nothing before the walk.
-    passes = min(max_depth, 4)
-    for _ in range(passes):
-        skeleton = skeleton.replace(b"[]", b"")
-    allowed = max_depth - passes
-    depth = 0
-    for byte in skeleton:
-        if byte == 0x5B:
-            depth += 1
-            if depth > allowed:
-                return True
-        elif byte == 0x5D:
-            depth -= 1
-    return False
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text[:20]}")
-    return value
-
-
-def _loads_stdlib(data: bytes) -> Any:
-    # Decoding first keeps JSON UTF-8 only (json.loads(bytes) would guess UTF-16/32).
-    return _stdlib_json.loads(
-        data.decode(), parse_constant=_reject_constant, parse_float=_finite_float
-    )
-
-
-_json_loads: Callable[[bytes], Any]
-try:
-    import orjson
-
-    # orjson already rejects NaN/Infinity, overflowing numbers and invalid UTF-8.
-    _json_loads = orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _json_loads = _loads_stdlib

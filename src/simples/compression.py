@@ -236,7 +236,7 @@ class CompressionFeature(Feature):
         return Compression(section)
 
     async def attach(self, connection: HTTPConnection, state: Compression) -> None:
-        connection.on_start(partial(_compress_hook, connection, state))
+        connection.response.on_start(partial(_compress_hook, connection, state))
 
 
 FEATURE = CompressionFeature()

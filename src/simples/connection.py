@@ -14,7 +14,8 @@ import enum
 import inspect
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, overload
 
 from .encode import TEXT, dumps_json, encode_body
@@ -25,7 +26,7 @@ from .http.links import format_links
 from .http.mediatypes import resolve_type
 from .log import access_logger, format_line
 from .request import Request
-from .response import Response, StartHook
+from .response import Response
 from .timers import TaskDeadline
 from .types import Message, Receive, Scope, Send
 
@@ -38,6 +39,7 @@ logger = logging.getLogger("simples")
 Callback = Callable[[], Any]
 HeaderValue = str | int | bool | list[str | int | bool] | tuple[str | int | bool, ...]
 LogTarget = Callable[[str], Any] | logging.Logger
+ConnectionHook = Callable[["HTTPConnection", bytes | None], Awaitable[bytes | None]]
 
 
 class _Missing(enum.Enum):
@@ -240,9 +242,11 @@ class HTTPConnection(Request):
             target(line)
         return self
 
-    def on_start(self, hook: StartHook) -> None:
-        """Run ``await hook(body)`` just before the headers go out (see ``Response``)."""
-        self.response.on_start(hook)
+    def on_start(self, hook: ConnectionHook) -> None:
+        """Run ``await hook(connection, body)`` just before the headers go out
+        (``body`` is ``None`` for a stream; return the body to send). Hooks run
+        all or none (see ``Response.on_start``)."""
+        self.response.on_start(partial(hook, self))
 
     async def send(self, data: Any = None, callback: Callback | None = None) -> None:
         """Send ``data`` as the whole response (str, bytes, JSON-able data, None)."""

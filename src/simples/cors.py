@@ -217,9 +217,9 @@ class Cors(Feature):
         # The headers go on in a start hook, just before the response goes out,
         # so that error routes and handlers that replace headers keep them.
         if "origin" in connection.headers:
-            connection.on_start(partial(_cors_headers, connection, state))
+            connection.response.on_start(partial(_cors_headers, connection, state))
         elif state.varies:
-            connection.on_start(partial(_vary_origin, connection.response))
+            connection.response.on_start(partial(_vary_origin, connection.response))
 
     async def answer(self, connection: HTTPConnection, state: CorsRules) -> bool:
         if connection.method != "OPTIONS":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import broker, compression, cors, files, limits, log, proxy, sessions, timeout
+from . import broker, compression, cors, files, hosts, limits, log, proxy, sessions, timeout
 from .feature import Feature
 
 FEATURES: Final[tuple[Feature, ...]] = (
@@ -22,6 +22,7 @@ FEATURES: Final[tuple[Feature, ...]] = (
     files.FEATURE,
     limits.FEATURE,
     proxy.FEATURE,
+    hosts.FEATURE,
     broker.FEATURE,
 )
 

@@ -8,6 +8,7 @@ at cookies never pays for parsing them.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
@@ -234,4 +235,25 @@ class Request:
                 full = scope["path"]
                 path = full if full.startswith(root) else root + path
             url = self._url = URL(self._protocol, self._host, path, query)
+            if not self.router.settings.sections["allowed_hosts"]["hosts"]:
+                _warn_unchecked_host(self._host)
         return url
+
+
+_warned = False
+
+
+def _warn_unchecked_host(host: str) -> None:
+    """Once per process: absolute URLs follow the client's Host and no
+    ``allowed_hosts`` says which hosts are genuine."""
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    logging.getLogger("simples").warning(
+        "connection.url was built from the client's Host header (%r) and no "
+        "allowed_hosts is configured: absolute URLs then follow whatever Host a "
+        "client sends. Set server.config(allowed_hosts=['example.com']) before "
+        "deploying (docs/security.md).",
+        host,
+    )

@@ -425,6 +425,10 @@ class Router:
     def limits(self, **options: int) -> Router:
         return self.config(limits=options)
 
+    def allowed_hosts(self, *hosts: str) -> Router:
+        """The host names the site answers to (400 for any other Host)."""
+        return self.config(allowed_hosts=list(hosts))
+
     def proxy(self, trusted: Iterable[str] = (), hops: int = 0) -> Router:
         return self.config(proxy={"trusted": list(trusted), "hops": hops})
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .connection import HTTPConnection, call_callback
 from .errors import reason_phrase
 from .exchange import MUTE_ABORTS, run_exchange
+from .hosts import FEATURE as ALLOWED_HOSTS
 from .http.url import is_valid_host, split_host
 from .request import local_path
 from .router import Router
@@ -324,6 +325,9 @@ class Server(Router):
             forwarded = resolve_forwarded(scope, trusted, settings.proxy_hops)
             if forwarded is not None and forwarded[2] is not None:
                 host_text = forwarded[2]
+        allowed = settings.state(ALLOWED_HOSTS)
+        if allowed is not None and not allowed(host_text):
+            return 400
         root: Router = self
         if self._exact_hosts or self._wildcard_hosts:
             root = self._pick_host(split_host(host_text)[0].rstrip("."))

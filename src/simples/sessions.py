@@ -452,6 +452,7 @@ class Session(MutableMapping[str, Any]):
         "_destroyed",
         "_id",
         "_is_new",
+        "_read",
         "_regenerated",
         "_replace",
         "_snapshots",
@@ -465,6 +466,7 @@ class Session(MutableMapping[str, Any]):
         self._id = id
         self._data = data
         self._is_new = is_new
+        self._read = False
         # The id whose stored data this session mirrors; None when nothing is
         # stored for it (a new session, or one just destroyed).
         self._source: str | None = None if is_new else id
@@ -488,6 +490,12 @@ class Session(MutableMapping[str, Any]):
         return self._is_new
 
     @property
+    def read(self) -> bool:
+        """True once the request looked at the data: the answer may depend on
+        whose session it is (the response then varies on Cookie)."""
+        return self._read
+
+    @property
     def changed(self) -> bool:
         """True once the data was modified, or the session regenerated or destroyed."""
         return (
@@ -499,6 +507,7 @@ class Session(MutableMapping[str, Any]):
         )
 
     def __getitem__(self, key: str) -> Any:
+        self._read = True
         value = self._data[key]
         # Only containers can change behind our back; scalars are immutable.
         if type(value) in (list, dict) and key not in self._snapshots and key not in self._written:
@@ -509,9 +518,11 @@ class Session(MutableMapping[str, Any]):
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
+        self._read = True
         return self[key] if key in self._data else default
 
     def __contains__(self, key: object) -> bool:
+        self._read = True
         return key in self._data
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -531,9 +542,11 @@ class Session(MutableMapping[str, Any]):
         self._snapshots.pop(key, None)
 
     def __iter__(self) -> Iterator[str]:
+        self._read = True
         return iter(self._data)
 
     def __len__(self) -> int:
+        self._read = True
         return len(self._data)
 
     def clear(self) -> None:
@@ -799,7 +812,7 @@ class SessionFeature(Feature):
             logger.error("session store unavailable, answering 503: %s", exc)
             raise HTTPError(503) from exc
         connection.session = session
-        connection.on_start(partial(_commit, connection, state, session))
+        connection.response.on_start(partial(_commit, connection, state, session))
 
     async def attach_ws(self, ws: Any, state: SessionManager) -> bool:
         # Saved when the handshake is accepted (the cookie goes with the 101) and
@@ -834,6 +847,14 @@ async def _commit(
             return body
         logger.error("session store unavailable, answering 503: %s", exc)
         raise HTTPError(503) from exc
+    response = connection.response
+    if session.read:
+        # The answer depends on whose session it is: a shared cache must not
+        # hand it to the next user (RFC 9111 §4.1).
+        response.vary("Cookie")
     if header is not None:
-        connection.response.append("set-cookie", header)
+        response.append("set-cookie", header)
+        if "cache-control" not in response.headers:
+            # Nor store the session cookie for everyone (RFC 9111 §5.2.2.7).
+            response.set("cache-control", ["private"])
     return body

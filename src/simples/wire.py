@@ -101,6 +101,20 @@ class _HeadDeadline:
             timer.cancel()
             self._head_timer = None
 
+    # The hooks both protocols share (cooperative: the protocol's own runs first).
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._head_start()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_stop()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._head_wait()
+
     def _head_wait(self) -> None:
         # a response is complete: unless a pipelined head is already in, the
         # connection now waits for a head (or for the rest of an unread body)
@@ -111,23 +125,11 @@ class _HeadDeadline:
 class H11(_HeadDeadline, H11Protocol):
     """uvicorn's h11 protocol with the head deadline."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._head_start()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._head_stop()
-        super().connection_lost(exc)
-
     def handle_events(self) -> None:
         cycle = self.cycle
         super().handle_events()
         if self.cycle is not cycle:
             self._head_since = None  # a Request event made a new cycle
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._head_wait()
 
     def handle_websocket_upgrade(self, event: Any) -> None:
         self._head_stop()
@@ -143,21 +145,9 @@ else:
     class HttpTools(_HeadDeadline, HttpToolsProtocol):
         """uvicorn's httptools protocol with the head deadline."""
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._head_start()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._head_stop()
-            super().connection_lost(exc)
-
         def on_headers_complete(self) -> None:
             self._head_since = None
             super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._head_wait()
 
         def handle_websocket_upgrade(self) -> None:
             self._head_stop()

@@ -34,6 +34,8 @@ from simples.body import (
     UploadedFile,
 )
 from simples.errors import HTTPError
+from simples.http import json as strict_json
+from simples.http.mediatypes import parse_content_type
 from simples.types import Message
 
 T = TypeVar("T")
@@ -326,7 +328,7 @@ def test_text_unknown_charset_is_415_before_reading() -> None:
 @pytest.fixture(params=["orjson", "stdlib"])
 def json_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "stdlib":
-        monkeypatch.setattr(body_module, "_json_loads", body_module._loads_stdlib)
+        monkeypatch.setattr(strict_json, "loads", strict_json.loads_stdlib)
     else:
         pytest.importorskip("orjson")
     return str(request.param)
@@ -425,7 +427,7 @@ def test_depth_scan_agrees_with_the_real_depth_on_random_documents() -> None:
         data = json.dumps(value, ensure_ascii=rng.random() < 0.5).encode()
         real = _depth(value)
         for limit in (1, 2, 3, 5, 8):
-            assert body_module._json_too_deep(data, limit) == (real > limit), (data, limit)
+            assert strict_json.too_deep(data, limit) == (real > limit), (data, limit)
 
 
 def test_depth_scan_is_linear_on_hostile_input() -> None:
@@ -438,7 +440,7 @@ def test_depth_scan_is_linear_on_hostile_input() -> None:
     ]
     start = time.perf_counter()
     for data in cases:
-        body_module._json_too_deep(data, 64)
+        strict_json.too_deep(data, 64)
     assert time.perf_counter() - start < 1.0
 
 
@@ -1239,7 +1241,7 @@ def test_every_error_is_a_4xx_http_error() -> None:
 
 
 def test_content_type_parameters() -> None:
-    parse = body_module._parse_content_type
+    parse = parse_content_type
     assert parse('Multipart/Form-Data; boundary="a;b"; charset=utf-8') == (
         "multipart/form-data",
         {"boundary": "a;b", "charset": "utf-8"},

@@ -247,7 +247,7 @@ class Client:
             lines = [item for item in lines if item[0] not in names] + extra_lines
         return lines
 
-    async def _request(
+    async def exchange(
         self,
         method: str,
         url: str,
@@ -255,6 +255,7 @@ class Client:
         payload: Payload,
         follow: bool | int | None,
     ) -> Response:
+        """Send one request built by a ``Request`` (its ``send``/``qs``/... call this)."""
         total = self.timeout.total
         if total is None:
             return await self._exchange(method, url, headers, payload, follow)

@@ -480,7 +480,7 @@ class Request:
         kind = self._type or payload.type
         if kind is not None and not any(name == "content-type" for name, _ in headers):
             headers.append(("content-type", kind))
-        return await self._client._request(
+        return await self._client.exchange(
             self.method, self.url, headers, payload, self._follow
         )
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, Self
 
 from simples.encode import dumps_json
 from simples.ws import Message
+from simples.ws.frames import notify
 
 from .base import ClientError
 
@@ -159,10 +160,7 @@ class WebSocket:
         listeners = self._listeners.get(event)
         if not listeners:
             return Message("text", data, event)
-        for listener in tuple(listeners):
-            result = listener(data)
-            if isinstance(result, Awaitable):
-                await result
+        await notify(listeners, data)
         return None
 
     # ---------------------------------------------------------------- closing

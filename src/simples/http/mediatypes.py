@@ -236,3 +236,28 @@ def is_compressible(media_type: str) -> bool:
     """Whether a body of this type is worth compressing; parameters are ignored."""
     base = media_type.partition(";")[0].strip(" \t").lower()
     return _is_text(base) or base in _ALSO_COMPRESSIBLE
+
+
+def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
+    """``type/subtype; key=value; key="quoted"`` → (lowercased type, parameters)."""
+    if not value:
+        return "", {}
+    media, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    while rest:
+        item, _, rest = rest.partition(";")
+        key, eq, val = item.partition("=")
+        key = key.strip().lower()
+        if not eq or not key:
+            continue
+        val = val.strip()
+        if len(val) >= 2 and val[0] == val[-1] == '"':
+            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        elif val.startswith('"'):
+            # A quoted value holding ";" was cut at it: rejoin up to the closing quote.
+            whole = val + ";" + rest
+            end = whole.find('"', 1)
+            if end > 0:
+                val, rest = whole[1:end], whole[end + 1 :].partition(";")[2]
+        params.setdefault(key, val)
+    return media.strip().lower(), params

@@ -66,3 +66,38 @@ def percent_decode(raw: bytes) -> bytes:
         return raw
     raw = _BROKEN_ESCAPE.sub(b"%25", raw)
     return codecs.escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+
+
+def parse_urlencoded(data: bytes, max_fields: int, charset: str = "utf-8") -> MultiDict[str]:
+    """An ``application/x-www-form-urlencoded`` body (WHATWG URL standard,
+    "application/x-www-form-urlencoded parsing"): ``+`` is a space, ``a[]`` is
+    key ``a``. Unlike a query string, a body is decoded strictly: bytes that are
+    not valid ``charset`` raise ``UnicodeDecodeError``; more than ``max_fields``
+    pairs (0 = no limit) raise ``QueryLimitError``."""
+    if not data:
+        return MultiDict()
+    if max_fields:
+        # maxsplit stops the work at the limit whatever the body holds.
+        pieces = data.split(b"&", max_fields)
+        if len(pieces) > max_fields:
+            if pieces[-1]:
+                raise QueryLimitError(f"more than {max_fields} form fields")
+            pieces.pop()
+    else:
+        pieces = data.split(b"&")
+    result: MultiDict[str] = MultiDict()
+    for piece in pieces:
+        if not piece:
+            continue
+        name, _, value = piece.partition(b"=")
+        key = _unquote_plus(name, charset)
+        if key.endswith("[]"):
+            key = key[:-2]
+        result.add(key, _unquote_plus(value, charset))
+    return result
+
+
+def _unquote_plus(raw: bytes, charset: str) -> str:
+    if b"+" in raw:
+        raw = raw.replace(b"+", b" ")
+    return percent_decode(raw).decode(charset)

@@ -22,7 +22,14 @@ from ..request import RawResponse, Request
 from ..timers import IdleDeadline
 from ..types import Message as ASGIMessage
 from ..types import Receive, Scope, Send
-from .frames import RESERVED_EVENTS, Message, WebSocketClosed, check_close, encode_frame
+from .frames import (
+    RESERVED_EVENTS,
+    Message,
+    WebSocketClosed,
+    check_close,
+    encode_frame,
+    notify,
+)
 from .outbox import Outbox
 from .refusal import refuse as refuse_handshake
 
@@ -403,10 +410,7 @@ class WebSocketConnection(Request):
         listeners = self._listeners.get(event) if self._listeners is not None else None
         if not listeners:
             return Message("text", data, event)
-        for listener in tuple(listeners):
-            result = listener(data)
-            if isinstance(result, Awaitable):
-                await result
+        await notify(listeners, data)
         return None
 
     def on(self, event: str, listener: Listener) -> WebSocketConnection:
@@ -452,27 +456,7 @@ class WebSocketConnection(Request):
                 await self.accept()
             if self._state != _OPEN:
                 raise WebSocketClosed(self._close_code or 1006, self._close_reason)
-        outbox = self.outbox
-        if outbox.sending or outbox.writing or outbox.queue:
-            await outbox.put(message)
-            return
-        # _deliver's direct path, inlined: the common case, one coroutine less
-        outbox.sending = True
-        task = self._sender = asyncio.current_task(self._loop)
-        try:
-            await self._send(message)
-        except asyncio.CancelledError:
-            if self._interrupted(task):
-                raise WebSocketClosed(self._close_code or 1006, self._close_reason) from None
-            raise
-        except OSError:
-            self._lost()
-            raise WebSocketClosed(1006) from None
-        finally:
-            outbox.sending = False
-            self._sender = None
-            if outbox.queue:
-                outbox.resume()
+        await self._deliver(message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with ``code`` after the frames already queued. Before the

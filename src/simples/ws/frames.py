@@ -7,7 +7,9 @@ registry; the ASGI messages are those of the ASGI WebSocket specification
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from ..encode import dumps_json
@@ -90,3 +92,12 @@ class Message:
     def __repr__(self) -> str:
         event = f", event={self.event!r}" if self.event is not None else ""
         return f"Message({self.type!r}, {self.data!r}{event})"
+
+
+async def notify(listeners: Iterable[Callable[[Any], Any]], data: Any) -> None:
+    """Call each ``on(event, fn)`` listener with an event's data (sync or async),
+    in registration order: the server's and the client's advanced mode alike."""
+    for listener in tuple(listeners):
+        result = listener(data)
+        if inspect.isawaitable(result):
+            await result
