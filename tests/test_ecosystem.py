@@ -528,3 +528,30 @@ async def test_the_hello_example_answers() -> None:
         assert r.status == 200
         assert (await r.text()).startswith("Hello from simples!")
         assert r.headers["server-timing"].startswith("app;dur=")
+
+
+@aio
+async def test_a_mounted_apps_reads_count_as_activity_for_the_timeout() -> None:
+    async def upload(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(size).encode()})
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            await asyncio.sleep(0.25)
+            yield b"x" * 10
+
+    app = simples.server()
+    app.timeout(0.6)  # idle for 0.6 s: more than each gap, less than the whole upload
+    app.mount("/up", upload)
+    async with simples.client(app) as client:
+        r = await client.post("/up").drain(slowly())
+        assert (r.status, await r.text()) == (200, "40")

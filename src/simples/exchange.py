@@ -22,6 +22,7 @@ from .errors import HTTPError
 from .feature import is_on
 from .mount import child_scope
 from .observe import routed
+from .types import Message
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -103,7 +104,17 @@ async def mounted_app(connection: HTTPConnection) -> None:
     app = router.mounted
     assert app is not None
     scope = child_scope(connection.scope, router.prefix, app)
-    await app(scope, connection.request.receive, connection.response.send)
+    receive = connection.request.receive
+    keeper = connection.deadline
+    if keeper is not None:  # the timeout section: what the app reads is activity too
+        raw = receive
+
+        async def receive() -> Message:
+            message = await raw()
+            keeper.touch()
+            return message
+
+    await app(scope, receive, connection.response.send)
 
 
 async def _reply(connection: HTTPConnection, result: Any) -> None:

@@ -73,6 +73,10 @@ class MountedLifespan:
             # uvicorn's lifespan="auto". After a successful startup, an error
             # is a failure to report.
             await self._outbox.put({"type": "simples.lifespan.error", "error": exc})
+        else:
+            # returned: before answering startup, an app that ignores the
+            # lifespan scope; after, one that has nothing more to say
+            await self._outbox.put({"type": "simples.lifespan.ended"})
 
     async def _exchange(self, event: str) -> Message:
         self._inbox.put_nowait({"type": f"lifespan.{event}"})
@@ -83,9 +87,9 @@ class MountedLifespan:
         self._task = asyncio.create_task(self._run({}))
         message = await self._exchange("startup")
         kind = message["type"]
-        if kind == "simples.lifespan.error":
+        if kind in ("simples.lifespan.error", "simples.lifespan.ended"):
             self._supported = False
-            logger.debug("mounted app %s: no lifespan support (%r)", self.label, message["error"])
+            logger.debug("mounted app %s: no lifespan support (%r)", self.label, message)
             return
         if kind == "lifespan.startup.failed":
             raise RuntimeError(
