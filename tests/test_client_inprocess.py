@@ -754,8 +754,11 @@ def test_plugin_loads_by_name(tmp_path: Path) -> None:
     """))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "simples.clients.pytest_plugin",
-         "-p", "no:cacheprovider", str(tmp_path / "test_it.py")],
+        # "no:simples" blocks the installed entry point of the same module, which
+        # pytest would otherwise refuse to register under a second name
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:simples",
+         "-p", "simples.clients.pytest_plugin", "-p", "no:cacheprovider",
+         str(tmp_path / "test_it.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50, check=False,
     )
     assert "1 passed" in result.stdout, result.stdout + result.stderr

@@ -57,12 +57,11 @@ async def report(connection: HTTPConnection) -> dict[str, Any]:
 
 @server.get("/clock")
 async def clock(connection: HTTPConnection) -> None:
-    connection.type("text/event-stream").cache("no-cache")
     for tick in range(10):
-        # Each write is compressed and flushed on its own, so events stay live.
-        await connection.write(f"data: tick {tick}\n\n")
+        # Server-sent events (text/event-stream, no-cache): each event is
+        # compressed and flushed on its own, so events stay live.
+        await connection.event(f"tick {tick}")
         await asyncio.sleep(1)
-    await connection.end()
 
 
 @server.error(404)

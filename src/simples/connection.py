@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, overload
@@ -269,6 +270,27 @@ class HTTPConnection(Request):
             await response.start(None)
         await response.write(data)
 
+    async def event(
+        self,
+        data: Any,
+        event: str | None = None,
+        id: str | int | None = None,
+        retry: int | None = None,
+    ) -> None:
+        """Send one server-sent event (docs/ecosystem.md), starting a
+        ``text/event-stream`` response on the first call: ``data`` a str as is,
+        bytes as UTF-8 text, anything else as JSON; ``retry`` in milliseconds.
+        Returning from the handler ends the stream."""
+        frame = format_event(data, event, id, retry)
+        response = self.response
+        if not response.started:
+            response.set("content-type", ["text/event-stream"])
+            response.default("cache-control", "no-cache")
+            # nginx and others buffer responses unless told not to
+            response.default("x-accel-buffering", "no")
+            await response.start(None)
+        await response.write(frame)
+
     async def end(self, chunk: str | bytes | None = None) -> None:
         """Finish a streamed response (or send ``chunk`` as a whole response)."""
         response = self.response
@@ -395,6 +417,41 @@ class HTTPConnection(Request):
         return message
 
 
+def _event_field(name: str, value: str | int) -> str:
+    text = str(value)
+    if "\r" in text or "\n" in text or (name == "id" and "\0" in text):
+        raise ValueError(f"an event's {name} cannot hold CR, LF (or NUL for an id): {text!r}")
+    return text
+
+
+def format_event(
+    data: Any, event: str | None = None, id: str | int | None = None, retry: int | None = None
+) -> bytes:
+    """One event of a ``text/event-stream`` (https://html.spec.whatwg.org/multipage/
+    server-sent-events.html#event-stream-interpretation): each line of ``data``
+    its own ``data:`` line, the event ended by a blank line."""
+    if isinstance(data, str):
+        text = data
+    elif isinstance(data, bytes | bytearray | memoryview):
+        text = bytes(data).decode()
+    else:
+        text = dumps_json(data).decode()
+    lines: list[str] = []
+    if event is not None:
+        lines.append("event: " + _event_field("event", event))
+    if id is not None:
+        lines.append("id: " + _event_field("id", id))
+    if retry is not None:
+        if type(retry) is not int or retry < 0:
+            raise ValueError(f"retry is a number of milliseconds (an int >= 0), got {retry!r}")
+        lines.append(f"retry: {retry}")
+    lines.extend("data: " + line for line in _LINES.split(text))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+_LINES: Final = re.compile(r"\r\n|\r|\n")
+
+
 def _header_text(value: Any) -> str:
     if value is True:
         return "true"
@@ -413,5 +470,5 @@ async def call_callback(callback: Callback) -> None:
         await result
 
 
-__all__ = ["MISSING", "HTTPConnection", "call_callback"]
+__all__ = ["MISSING", "HTTPConnection", "call_callback", "format_event"]
 

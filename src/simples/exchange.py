@@ -20,6 +20,9 @@ from .chain import run_chain
 from .connection import HTTPConnection
 from .errors import HTTPError
 from .feature import is_on
+from .mount import child_scope
+from .observe import routed
+from .types import Message
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -93,6 +96,27 @@ async def router_answer(connection: HTTPConnection) -> None:
     await connection.error(404)
 
 
+async def mounted_app(connection: HTTPConnection) -> None:
+    """The endpoint of a router with an app mounted (``router.mount``): the app
+    answers through the state-tracked ``response.send``, so start hooks (CORS,
+    compression, the session cookie) do not touch its response."""
+    router = connection.router
+    app = router.mounted
+    assert app is not None
+    scope = child_scope(connection.scope, router.prefix, app)
+    receive = connection.request.receive
+    keeper = connection.deadline
+    if keeper is not None:  # the timeout section: what the app reads is activity too
+        raw = receive
+
+        async def receive() -> Message:
+            message = await raw()
+            keeper.touch()
+            return message
+
+    await app(scope, receive, connection.response.send)
+
+
 async def _reply(connection: HTTPConnection, result: Any) -> None:
     """A middleware that returns a value without responding has it sent."""
     if not connection.response.started:
@@ -105,7 +129,10 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
     if match is not None:
         route, connection.params = match
         connection.route = route
+        routed(connection.scope, route, connection.method)
         endpoint = endpoint_of(route)
+    elif router.mounted is not None:
+        endpoint = mounted_app
     else:
         endpoint = router_answer
     response = connection.response

@@ -62,6 +62,8 @@ BUILTIN: dict[str, Token] = {
     "method": lambda c: c.method,
     "path": lambda c: c.path,
     "protocol": lambda c: c.protocol,
+    # the matched route's pattern as registered ("/users/:id"), "-" when none matched
+    "route": lambda c: c.route.path if c.route is not None else "-",
     "status": lambda c: str(c.status()),
     "type": lambda c: _res(c, "content-type"),
 }

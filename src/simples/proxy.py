@@ -284,6 +284,15 @@ def _element(value: str, position: int) -> tuple[dict[str, str] | None, int]:
     return None, stop + 1
 
 
+def _text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The address as text, the same on every Python: an IPv4-mapped IPv6 address
+    in the mixed notation of RFC 5952 §5 (``::ffff:192.0.2.1``), which Python
+    3.13 prints and earlier versions print as hex (``::ffff:c000:201``)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
 def parse_node(text: str) -> tuple[IP, Address] | None:
     """A node (RFC 7239 §6; also ``X-Forwarded-For`` entries): ``192.0.2.1``,
     ``192.0.2.1:8080``, ``[2001:db8::1]:443``, a bare IPv6 address. ``unknown``,
@@ -313,7 +322,7 @@ def parse_node(text: str) -> tuple[IP, Address] | None:
         address = _address(text)
         if address is None:
             return None
-    return IP(str(address), port), address
+    return IP(_text(address), port), address
 
 
 def _node_port(text: str) -> tuple[int | None, bool]:

@@ -26,6 +26,22 @@ if TYPE_CHECKING:
     from .sessions import Session
 
 
+def local_path(scope: Scope) -> str:
+    """The path simples routes on: ``scope["path"]`` below ``root_path`` when the
+    server is mounted under another app (docs/ecosystem.md). The ASGI
+    specification keeps ``root_path`` in ``path``; a server that does not is
+    taken as it is."""
+    path: str = scope["path"]
+    root = scope.get("root_path")
+    if root and path.startswith(root):
+        size = len(root)
+        if len(path) == size:
+            return "/"
+        if path[size] == "/":
+            return path[size:]
+    return path
+
+
 class IP:
     """The client's address. ``str(ip)`` is the address."""
 
@@ -118,7 +134,7 @@ class Request:
         self._send = send
         self.router = router
         self.method: str = scope.get("method", "GET")
-        self.path: str = scope["path"]
+        self.path: str = local_path(scope)
         #: The route's parameters, converted by their types (``:id<int>``).
         self.params: dict[str, Any] = {}
         self.route: Any = None
@@ -248,8 +264,14 @@ class Request:
     def url(self) -> URL:
         url = self._url
         if url is None:
-            query = self.scope.get("query_string", b"").decode("latin-1")
-            url = self._url = URL(self._protocol, self._host, self.path, query)
+            scope = self.scope
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = self.path
+            root = scope.get("root_path")
+            if root:  # mounted under another app: the URL the client asked for
+                full = scope["path"]
+                path = full if full.startswith(root) else root + path
+            url = self._url = URL(self._protocol, self._host, path, query)
             if not self.router.settings.sections["allowed_hosts"]["hosts"]:
                 _warn_unchecked_host(self._host)
         return url

@@ -30,6 +30,7 @@ from .paths import (
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
+    from .types import ASGIApp
 
 Handler = Callable[["HTTPConnection"], Awaitable[Any]]
 Middleware = Callable[["HTTPConnection", Next], Awaitable[Any]]
@@ -95,6 +96,28 @@ class Route:
 
     def __repr__(self) -> str:
         return f"Route({self.method} {self.path})"
+
+    # ---- ecosystem (docs/ecosystem.md): the route as observability tools read it
+    @property
+    def path_format(self) -> str:
+        """The path with ``{name}`` placeholders, as ASGI middlewares (OpenTelemetry,
+        Sentry, Prometheus) expect: ``/users/:id`` and ``/users/:id<int>`` give
+        ``/users/{id}``, ``*`` gives ``{path}``."""
+        return path_format(self.path)
+
+
+_FORMAT = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)(?:<[^>/]*>)?|\*")
+
+
+@functools.lru_cache(maxsize=1024)
+def path_format(path: str) -> str:
+    """``/users/:id/*`` as ``/users/{id}/{path}`` (see ``Route.path_format``)."""
+    if ":" not in path and "*" not in path:
+        return path
+    return _FORMAT.sub(lambda m: f"{{{m.group(1) or 'path'}}}", path)
+
+
+# ---- end ecosystem
 
 
 def compile_pattern(
@@ -213,6 +236,8 @@ class Router:
         self._children: list[Router] = []
         self._settings: Settings | None = None
         self._chain: tuple[Middleware, ...] | None = None
+        #: The ASGI app that serves everything under this router (``mount()``).
+        self.mounted: ASGIApp | None = None
         #: On a root: every descendant, longest prefix first, for dispatch.
         self.descendants: list[Router] = []
 
@@ -427,6 +452,20 @@ class Router:
         root = self.root
         root.descendants.append(child)
         root.descendants.sort(key=lambda router: len(router.prefix), reverse=True)
+        return child
+
+    def mount(self, prefix: str, app: ASGIApp) -> Router:
+        """Serve everything under ``prefix`` (HTTP, WebSocket, lifespan events) with
+        the ASGI 3 application ``app``, after this router's middlewares
+        (docs/ecosystem.md). Returns the router that holds the mount."""
+        if not callable(app):
+            raise TypeError(f"mount() takes an ASGI application, not {type(app).__name__}")
+        if not _check_prefix(prefix):
+            raise ValueError("mount() needs a prefix below the router's own, such as '/api'")
+        child = self.router(prefix)
+        if child.mounted is not None:
+            raise ValueError(f"{child.prefix!r} has an app mounted already")
+        child.mounted = app
         return child
 
     @overload

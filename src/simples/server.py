@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -13,10 +14,12 @@ from .connection import HTTPConnection, call_callback
 from .errors import reason_phrase
 from .exchange import MUTE_ABORTS, run_exchange
 from .http.url import is_valid_host, split_host
+from .request import local_path
 from .router import Router
-from .types import Message, Receive, Scope, Send
+from .types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from .mount import MountedLifespan
     from .request import IP
     from .ws import Channel
 
@@ -106,6 +109,10 @@ class Server(Router):
         self._tasks: list[asyncio.Task[None]] = []
         self.addresses: list[tuple[str, int]] = []
         self._started_up = False
+        # wrap(): the ASGI middlewares around the server, outermost last
+        self._stack: ASGIApp | None = None
+        # the lifespans of mounted apps, while started
+        self._mounted: list[MountedLifespan] = []
         if sections:
             self.config(sections)
 
@@ -175,7 +182,10 @@ class Server(Router):
                     from .ws import close_all
 
                     await close_all(self)
-                    await self._run_hooks("stop")
+                    try:
+                        await self._run_hooks("stop")
+                    finally:
+                        await self._stop_mounted()
                 except Exception as exc:
                     logger.exception("a stop callback failed")
                     await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
@@ -189,13 +199,65 @@ class Server(Router):
             default_logging()
             from .files import prepare_static
 
-            for root in (self, *self._exact_hosts.values(), *(r for _, r in self._wildcard_hosts)):
+            for root in self._roots():
                 prepare_static(root)
+        await self._start_mounted()
         await self._run_hooks("start")
+
+    def _roots(self) -> tuple[Router, ...]:
+        return (self, *self._exact_hosts.values(), *(r for _, r in self._wildcard_hosts))
+
+    # ---- ecosystem (docs/ecosystem.md): mounted apps' lifespans, wrap()
+    async def _start_mounted(self) -> None:
+        """Send ``lifespan.startup`` to every mounted app, in mount order."""
+        from .mount import MountedLifespan
+
+        await self._stop_mounted()  # a second startup (the in-process client again)
+        for root in self._roots():
+            for router in (root, *root.descendants):
+                if router.mounted is not None:
+                    lifespan = MountedLifespan(router.mounted, repr(router.prefix))
+                    try:
+                        await lifespan.startup()
+                    except Exception:
+                        # the apps started already are told to stop
+                        await lifespan.shutdown()
+                        await self._stop_mounted()
+                        raise
+                    self._mounted.append(lifespan)
+
+    async def _stop_mounted(self) -> None:
+        """Send ``lifespan.shutdown`` to the mounted apps, last started first; the
+        first failure is raised once all were told."""
+        failure: Exception | None = None
+        while self._mounted:
+            try:
+                await self._mounted.pop().shutdown()
+            except Exception as exc:
+                logger.error("%s", exc)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def wrap(self, middleware: Callable[..., ASGIApp], **options: Any) -> Server:
+        """Put an ASGI middleware around the whole server: ``middleware(app,
+        **options)``. The server as an ASGI app is then the wrapped stack, for
+        ``listen()``, ``start()``, ``simples run`` and whoever mounts it; several
+        calls nest in call order, the last one outermost."""
+        inner = self._stack or functools.partial(self.__call__, inner=True)
+        self._stack = middleware(inner, **options)
+        return self
+    # ---- end ecosystem
 
     # --------------------------------------------------------------------- ASGI
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, *, inner: bool = False
+    ) -> None:
+        stack = self._stack
+        if stack is not None and not inner:
+            await stack(scope, receive, send)
+            return
         kind = scope["type"]
         if kind == "http":
             located = self.locate(scope)
@@ -270,7 +332,7 @@ class Server(Router):
         root: Router = self
         if self._exact_hosts or self._wildcard_hosts:
             root = self._pick_host(split_host(host_text)[0].rstrip("."))
-        return root.owner(scope["path"]), host_text, forwarded
+        return root.owner(local_path(scope)), host_text, forwarded
 
     # ---------------------------------------------------------------- websocket
 

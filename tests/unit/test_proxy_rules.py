@@ -38,7 +38,8 @@ def scope(headers: list[tuple[str, str]], client: tuple[str, int] | None = ("10.
         ("[2001:db8::1]", "2001:db8::1", None),
         ("[2001:DB8:0::1]:443", "2001:db8::1", 443),
         ("[2001:db8::1]:_p", "2001:db8::1", None),
-        ("::ffff:192.0.2.1", "::ffff:c000:201", None),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.1", None),
+        ("::ffff:c000:201", "::ffff:192.0.2.1", None),
     ],
 )
 def test_nodes(text: str, address: str, port: int | None) -> None:

@@ -120,8 +120,8 @@ class RedisBroker:
 
     def _client(self, *, retries: int) -> Any:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
         # Reconnection is ours (with backoff); redis-py's own retries would hide an outage.
         return Redis.from_url(

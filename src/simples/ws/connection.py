@@ -199,6 +199,14 @@ class WebSocketConnection(Request):
         timeout = options.get("timeout")
         self._timeout = float(timeout) if timeout else None
 
+    def hand_off(self) -> None:
+        """Framework-internal: an app mounted with ``router.mount`` takes the
+        socket over; this connection sends nothing more (no close frame, no
+        session save)."""
+        if self._state != _CONNECTING:
+            raise RuntimeError("the handshake is over; the socket can no longer be handed off")
+        self._set_state(_REFUSED)
+
     @property
     def response(self) -> RawResponse:
         """The raw ASGI side of the socket, for third-party code: ``response.send``."""

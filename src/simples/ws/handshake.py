@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from ..chain import run_chain
 from ..errors import HTTPError
 from ..feature import is_on
-from ..types import Receive, Scope, Send
+from ..mount import child_scope, replay
+from ..observe import routed
+from ..types import Message, Receive, Scope, Send
 from .channels import Hub, hub_of
 from .connection import WebSocketConnection
 from .frames import WebSocketClosed
@@ -51,17 +53,17 @@ async def handle_websocket(server: Server, scope: Scope, receive: Receive, send:
             proto = "wss" if proto in ("https", "wss") else "ws"
         ws.forwarded(ip, proto, fhost)
     try:
-        await _run(hub, ws)
+        await _run(hub, ws, first)
     finally:
         await ws.finish()
 
 
-async def _run(hub: Hub, ws: WebSocketConnection) -> None:
+async def _run(hub: Hub, ws: WebSocketConnection, first: Message) -> None:
     try:
         if hub.closing:
             await ws.refuse(503)
             return
-        endpoint = _prepare(ws)
+        endpoint = _prepare(ws, first)
         if isinstance(endpoint, int):
             await ws.refuse(endpoint)
             return
@@ -93,14 +95,17 @@ async def _run(hub: Hub, ws: WebSocketConnection) -> None:
         await ws.fail(500)
 
 
-def _prepare(ws: WebSocketConnection) -> Endpoint | int:
+def _prepare(ws: WebSocketConnection, first: Message) -> Endpoint | int:
     """Match the route and check origin and subprotocol, before any user code
     runs: the endpoint to call, or the status to refuse with."""
     match = ws.router.match_ws(ws.path)
     if match is None:
+        if ws.router.mounted is not None:
+            return _mounted(first)
         return _not_found
     route, params = match
     ws.apply_route(route, params)
+    routed(ws.scope, route, "")
     options = route.options
     origins = options.get("origins")
     if origins is not None:
@@ -122,6 +127,21 @@ def _prepare(ws: WebSocketConnection) -> Endpoint | int:
             return 403
         ws.subprotocol = chosen
     return _endpoint_of(route)
+
+
+def _mounted(first: Message) -> Endpoint:
+    """The endpoint of a router with an app mounted: the app gets the socket,
+    the ``websocket.connect`` message included (docs/ecosystem.md)."""
+
+    async def endpoint(ws: WebSocketConnection) -> None:
+        router = ws.router
+        app = router.mounted
+        assert app is not None
+        ws.hand_off()
+        scope = child_scope(ws.scope, router.prefix, app)
+        await app(scope, replay(first, ws.request.receive), ws.response.send)
+
+    return endpoint
 
 
 async def _not_found(ws: WebSocketConnection) -> None:
