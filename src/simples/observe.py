@@ -20,19 +20,21 @@ from .types import Scope
 if TYPE_CHECKING:
     from .router import Route
 
-# None: not tried yet; False: not installed; else opentelemetry.trace
-_trace: Any = None
+# None: not tried yet; False: not installed; else opentelemetry.trace. Read by
+# the exchange before it calls name_span, so that without OpenTelemetry an
+# exchange pays one module-global read.
+TRACE: Any = None
 
 
 def _load() -> Any:
-    global _trace
+    global TRACE
     try:
         from opentelemetry import trace
     except ImportError:
-        _trace = False
+        TRACE = False
     else:
-        _trace = trace
-    return _trace
+        TRACE = trace
+    return TRACE
 
 
 def routed(scope: Scope, route: Route, method: str) -> None:
@@ -40,7 +42,13 @@ def routed(scope: Scope, route: Route, method: str) -> None:
     (``method`` empty for a WebSocket, whose spans are named by path alone)."""
     scope["route"] = route
     scope["endpoint"] = route.handler
-    trace = _trace
+    if TRACE is not False:
+        name_span(scope, route, method)
+
+
+def name_span(scope: Scope, route: Route, method: str) -> None:
+    """With OpenTelemetry: ``http.route`` and the span name, on a recording span."""
+    trace = TRACE
     if trace is None:
         trace = _load()
     if trace is False:

@@ -134,7 +134,8 @@ class Request:
         self._send = send
         self.router = router
         self.method: str = scope.get("method", "GET")
-        self.path: str = local_path(scope)
+        # local_path only when mounted: most requests have no root_path
+        self.path: str = local_path(scope) if scope.get("root_path") else scope["path"]
         #: The route's parameters, converted by their types (``:id<int>``).
         self.params: dict[str, Any] = {}
         self.route: Any = None

@@ -332,7 +332,8 @@ class Server(Router):
         root: Router = self
         if self._exact_hosts or self._wildcard_hosts:
             root = self._pick_host(split_host(host_text)[0].rstrip("."))
-        return root.owner(local_path(scope)), host_text, forwarded
+        path = local_path(scope) if scope.get("root_path") else scope["path"]
+        return root.owner(path), host_text, forwarded
 
     # ---------------------------------------------------------------- websocket
 
