@@ -160,7 +160,10 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
             if response.started:
                 raise
             connection.data["error"] = error
-            await connection.error(error.code)
+            try:
+                await connection.error(error.code)
+            finally:
+                _forget_frames(error)
     except asyncio.CancelledError:
         keeper = connection.deadline
         if keeper is None or not keeper.withdraw():
@@ -221,6 +224,7 @@ async def _failed(connection: HTTPConnection, exc: Exception) -> None:
     connection.data["error"] = exc
     try:
         await connection.error(500)
+        _forget_frames(exc)
     except Exception as again:
         logger.error("the 500 error route failed too: %s", where, exc_info=again)
         if response.started:
@@ -229,6 +233,21 @@ async def _failed(connection: HTTPConnection, exc: Exception) -> None:
         # skip the broken error route: a plain body from a clean response
         response.reset(500)
         await response.respond_plain(500)
+
+
+def _forget_frames(error: BaseException) -> None:
+    """Once the error route has run: ``connection.data["error"]`` holds the
+    exception, whose traceback holds this exchange's frames, which hold the
+    connection: a reference cycle that keeps the connection, and the server's
+    ``receive`` with it, alive until the garbage collector runs. granian goes on
+    reading an unread body for as long as that ``receive`` lives, whatever the
+    ``Connection: close`` said. The traceback was logged already."""
+    seen: BaseException | None = error
+    for _ in range(16):  # the chain of causes is short; never loop on a cycle
+        if seen is None:
+            break
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
 
 
 async def _finish(connection: HTTPConnection, settings: Settings) -> None:
