@@ -11,9 +11,10 @@ tests about application behaviour: no socket, no server, no port.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlunsplit
@@ -278,3 +279,17 @@ AnyLive = Live | InProcessLive
 def live_inprocess() -> Callable[[simples.Server], Any]:
     """``with live_inprocess(app) as server:`` inside a test."""
     return serve_inprocess
+
+
+def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on a fresh event loop, bounded in time."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        async def bounded() -> None:
+            async with asyncio.timeout(30):
+                await test(*args, **kwargs)
+
+        asyncio.run(bounded())
+
+    return run

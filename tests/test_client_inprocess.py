@@ -4,13 +4,12 @@ WebSocket, failures, the sync facade and the pytest fixture."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,9 @@ import pytest
 import simples
 from simples import ClientError, HTTPConnection
 from simples.clients.pytest_plugin import simples_client  # noqa: F401  (the fixture)
+from tests.conftest import aio
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test on a fresh event loop, bounded in time."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        async def bounded() -> None:
-            async with asyncio.timeout(30):
-                await test(*args, **kwargs)
-
-        asyncio.run(bounded())
-
-    return run
 
 
 def make_app() -> simples.Server:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -25,18 +24,7 @@ from starlette.websockets import WebSocket as StarletteWebSocket
 
 import simples
 from simples import ClientError, HTTPConnection
-
-
-def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        async def bounded() -> None:
-            async with asyncio.timeout(40):
-                await test(*args, **kwargs)
-
-        asyncio.run(bounded())
-
-    return run
+from tests.conftest import aio
 
 
 def make_app() -> simples.Server:

@@ -3,11 +3,8 @@ Structs and pydantic models, and server.openapi() (docs/types.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
 import uuid
-from collections.abc import Callable, Coroutine
 from typing import Any, TypedDict
 
 import msgspec
@@ -17,16 +14,7 @@ from openapi_spec_validator import validate
 
 import simples
 from simples.validation import ValidationError
-
-
-def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test on a fresh event loop."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(asyncio.wait_for(test(*args, **kwargs), 30))
-
-    return run
+from tests.conftest import aio
 
 
 def echo(tag: str) -> Any:
