@@ -90,11 +90,33 @@ def serve(engine: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"{engine} did not start; see {log}")
 
 
+def find_python2() -> str | None:
+    """pyenv's 2.7 (its shim fails unless 2.7 is a selected version), else one on PATH."""
+    root = (
+        subprocess.run(
+            ["pyenv", "root"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if shutil.which("pyenv")
+        else os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    )
+    for candidate in sorted(Path(root).glob("versions/2.7.*/bin/python"), reverse=True):
+        return str(candidate)
+    for name in ("python2.7", "python2"):
+        found = shutil.which(name)
+        if (
+            found
+            and subprocess.run([found, "-c", "pass"], capture_output=True, check=False).returncode
+            == 0
+        ):
+            return found
+    return None
+
+
 def wstest(venv: Path) -> Path:
     exe = venv / "bin" / "wstest"
     if exe.exists():
         return exe
-    python2 = os.environ.get("PYTHON2") or shutil.which("python2.7") or shutil.which("python2")
+    python2 = os.environ.get("PYTHON2") or find_python2()
     if python2 is None:
         raise SystemExit("autobahn: needs Python 2.7 (set PYTHON2=/path/to/python2.7)")
     subprocess.run([python2, "-m", "pip", "install", "-q", "virtualenv<20.22"], check=True)

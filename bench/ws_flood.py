@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""How each uvicorn WebSocket implementation copes with a fragment flood.
+"""How each uvicorn WebSocket implementation copes with a fragment flood
+(simples' own, ``simples.wire:WSProto``, and uvicorn's three).
 
     .venv/bin/python bench/ws_flood.py [--fragments 100000] [--impls websockets,...]
 
-For each implementation (uvicorn's ``--ws``), a uvicorn process serves a simples
+For each implementation (uvicorn's ``--ws``; ``granian``: ``simples run
+--engine granian``), a uvicorn process serves a simples
 echo app. One client sends one text message as ``--fragments`` frames of one
 byte each (a first frame and continuations, all sent at once) while another
 requests ``GET /ping`` every 2 ms on a kept-alive connection: the slowest of
@@ -26,7 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMPLS = ("websockets", "websockets-sansio", "wsproto")
+# simples.wire:WSProto is what listen(), start() and `simples run` serve with
+IMPLS = ("simples.wire:WSProto", "wsproto", "websockets-sansio", "websockets", "granian")
 APP = """
 import simples
 app = simples.server()
@@ -165,10 +168,14 @@ def serve(impl: str, port: int) -> subprocess.Popen[bytes]:
     app_dir.mkdir(exist_ok=True)
     (app_dir / "ws_flood_app.py").write_text(APP)
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{app_dir}"}
-    command = [
-        sys.executable, "-m", "uvicorn", "ws_flood_app:app", "--port", str(port),
-        "--host", "127.0.0.1", "--ws", impl, "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+    if impl == "granian":  # its WebSocket frames are parsed in Rust
+        command = [sys.executable, "-m", "simples.cli", "run", "ws_flood_app:app",
+                   "--port", str(port), "--engine", "granian"]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "ws_flood_app:app", "--port", str(port),
+            "--host", "127.0.0.1", "--ws", impl, "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
     process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -88,6 +88,11 @@ class RawSocket:
         self.status = int(self.head.split(" ", 2)[1])
 
     def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        self.sock.sendall(self.frame(opcode, payload, fin))
+
+    @staticmethod
+    def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+        """A masked client frame (several can go out in one write)."""
         mask = os.urandom(4)
         first = (0x80 if fin else 0) | opcode
         size = len(payload)
@@ -98,7 +103,7 @@ class RawSocket:
         else:
             header = struct.pack("!BBQ", first, 0x80 | 127, size)
         masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        return header + mask + masked
 
     def _read(self, count: int) -> bytes:
         while len(self.buffer) < count:
@@ -453,6 +458,29 @@ def test_fragmented_messages_are_reassembled(live: Live) -> None:
         raw.send_frame(0x0, b"three", fin=True)
         assert raw.read_frame() == (True, 0xA, b"are you there")
         assert raw.read_frame() == (True, 0x1, b"one two three")
+    finally:
+        raw.close()
+
+
+def test_frames_beyond_one_turn_keep_their_order(live: Live) -> None:
+    # simples.wire.WSProto handles 64 frames per turn of the event loop: what
+    # one write brings beyond that waits for later turns, in order, pings
+    # answered in their place, a Close mid-message answered 1000 (RFC 6455 §5.4)
+    raw = RawSocket(live.port, "/echo")
+    try:
+        assert raw.status == 101
+        messages = [raw.frame(0x1, b"m%d" % n) for n in range(300)]
+        fragments = [raw.frame(0x0 if n else 0x1, b"f", fin=False) for n in range(200)]
+        tail = [raw.frame(0x9, b"still there"), raw.frame(0x0, b"!", fin=True)]
+        raw.sock.sendall(b"".join(messages + fragments + tail))
+        for n in range(300):
+            assert raw.read_frame() == (True, 0x1, b"m%d" % n)
+        assert raw.read_frame() == (True, 0xA, b"still there")
+        assert raw.read_frame() == (True, 0x1, b"f" * 200 + b"!")
+        fragments = [raw.frame(0x0 if n else 0x1, b"g", fin=False) for n in range(200)]
+        raw.sock.sendall(b"".join(fragments) + raw.frame(0x8, struct.pack("!H", 1000)))
+        code, frames = raw.read_until_close()
+        assert (code, frames) == (1000, [])
     finally:
         raw.close()
 

@@ -36,8 +36,8 @@ def uvicorn_options(listener: Listener | None = None, http: str = "auto") -> dic
         "server_header": False,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
         "timeout_graceful_shutdown": GRACEFUL_TIMEOUT,
-        # issue #18: the WebSocket implementation that measured best (docs/websocket.md)
-        "ws": "wsproto",
+        # issue #18: uvicorn's wsproto, frames handled in bounded turns (docs/websocket.md)
+        "ws": "simples.wire:WSProto",
         "ws_ping_interval": WS_PING_INTERVAL,
         "ws_ping_timeout": WS_PING_TIMEOUT,
         # h11 (used when httptools is absent) buffers at most this much of a head

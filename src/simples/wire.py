@@ -1,4 +1,5 @@
-"""uvicorn's HTTP/1.1 protocols with a deadline on the request head.
+"""uvicorn's protocols, made safe: a deadline on the HTTP head, WebSocket
+frames handled in bounded turns.
 
 uvicorn bounds the wait *between* requests (``timeout_keep_alive``) but not the
 time a client takes to send a head once it started: a client that sends one
@@ -18,14 +19,27 @@ so that worker processes import it too):
 
 One timer per connection, re-armed lazily: marking a head complete or a
 response done only notes the time (no timer call per request).
+
+WebSocket (``WSProto``, uvicorn's ``wsproto`` protocol, handed over as
+``ws="simples.wire:WSProto"``): uvicorn parses everything one read brought in
+one go, and wsproto costs about 40 µs per frame here, so 100,000 one-byte
+fragments of one message (700 KB, two or three reads) held the event loop for
+seconds and every other connection waited. ``WSProto`` handles at most
+``WS_EVENTS_PER_TURN`` frames per turn of the loop; the rest waits for the
+next turn (``loop.call_soon``) with reading paused, so the backlog never grows
+beyond what one read brought.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Event
 
 from .limits import LIMITS
 
@@ -152,3 +166,83 @@ else:
         def handle_websocket_upgrade(self) -> None:
             self._head_stop()
             super().handle_websocket_upgrade()
+
+
+# WebSocket frames handled per turn of the event loop: about 3 ms of parsing
+# at 40 µs a frame, so a concurrent request waits at most that long.
+WS_EVENTS_PER_TURN = 64
+
+
+class _TurnConnection(WSConnection):
+    """wsproto's server connection whose ``events()`` hands out at most
+    ``WS_EVENTS_PER_TURN`` events; ``more`` says whether it stopped short.
+
+    The events left over stay in one suspended generator, which also picks up
+    data fed in meanwhile (wsproto parses its buffer lazily)."""
+
+    def __init__(self) -> None:
+        super().__init__(ConnectionType.SERVER)
+        self._pending: Iterator[Event] | None = None
+        self.more = False
+
+    def events(self) -> Iterator[Event]:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = super().events()
+        self.more = False
+        for _ in range(WS_EVENTS_PER_TURN):
+            event = next(pending, None)
+            if event is None:
+                self._pending = None
+                return
+            yield event
+        self.more = True
+
+
+class WSProto(WSProtocol):
+    """uvicorn's wsproto protocol, handling frames in bounded turns.
+
+    ``read_paused`` is uvicorn's "reading is paused" flag: uvicorn sets it
+    when a message is complete and clears it in ``receive()`` once the app
+    took every message. Here it is also set while frames wait for their turn,
+    and reading resumes only when both are done."""
+
+    conn: WSConnection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = self._turns = _TurnConnection()
+        self._next_turn: asyncio.Handle | None = None
+
+    def handle_events(self) -> None:
+        if self._next_turn is not None:
+            return  # data fed while frames wait: that turn handles them too
+        super().handle_events()
+        if self._turns.more:
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+            self._next_turn = self.loop.call_soon(self._turn)
+
+    def _turn(self) -> None:
+        self._next_turn = None
+        self.handle_events()
+        if self._next_turn is None and self.read_paused and self.queue.empty():
+            # the backlog is done and the app has taken every message
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def receive(self) -> Any:
+        message = await self.queue.get()
+        # as uvicorn's, but never while frames wait for their turn (the
+        # backlog would grow by a read per message the app takes)
+        if self.read_paused and self._next_turn is None and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._next_turn is not None:
+            self._next_turn.cancel()
+            self._next_turn = None
+        super().connection_lost(exc)

@@ -4,7 +4,7 @@ responsiveness is measured without the test process's threads in the way."""
 from __future__ import annotations
 
 import simples
-from simples import HTTPConnection
+from simples import HTTPConnection, WebSocketConnection
 
 server = simples.server()
 
@@ -20,3 +20,9 @@ async def stream(connection: HTTPConnection) -> dict[str, int]:
     async for chunk in connection.body(limit=0):
         size += len(chunk)
     return {"size": size}
+
+
+@server.ws("/echo")
+async def echo(ws: WebSocketConnection) -> None:
+    async for message in ws:
+        await ws.send(message.data)
