@@ -33,7 +33,7 @@ beyond what one read brought.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -185,7 +185,7 @@ class _TurnConnection(WSConnection):
         self._pending: Iterator[Event] | None = None
         self.more = False
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Generator[Event, None, None]:
         pending = self._pending
         if pending is None:
             pending = self._pending = super().events()
