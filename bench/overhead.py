@@ -39,6 +39,9 @@ ENDPOINTS: dict[str, tuple[str, str, bytes, bytes]] = {
     "user": ("GET", "/user/42", b"q=hello", b""),
     "json_post": ("POST", "/items", b"", JSON_BODY),
     "static_4k": ("GET", "/static/4k.txt", b"", b""),
+    # the 1st and the 1,000th of 1,000 pattern routes (apps/many_routes.py)
+    "route_1": ("GET", "/r0/items/42", b"", b""),
+    "route_1000": ("GET", "/r999/items/42", b"", b""),
 }
 HEADERS = [
     (b"host", b"127.0.0.1:8000"),

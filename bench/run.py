@@ -284,6 +284,18 @@ ENDPOINTS: list[Endpoint] = [
         expect_headers=(("Content-Encoding", "gzip"),),
         check=_gzip_report,
     ),
+    # The routes scenario (bench/apps/many_routes.py): the 1st, 100th and
+    # 1,000th of 1,000 pattern routes registered after the app's own.
+    *(
+        Endpoint(
+            name=f"route_{n}",
+            path=f"/r{n - 1}/items/42",
+            apps=CORE_APPS,
+            expect_content_type="text/plain",
+            expect_body=b"42",
+        )
+        for n in (1, 100, 1000)
+    ),
     # Later endpoints are one entry each, for example:
     # Endpoint(name="echo", method="POST", path="/echo", body_file="data/echo.json",
     #          content_type="application/json", apps=frozenset({"bare", "simples"}),

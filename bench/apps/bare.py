@@ -10,6 +10,7 @@ import gzip
 from urllib.parse import unquote, unquote_plus
 
 import bench_files
+from many_routes import ROUTES
 from multipart import PushMultipartParser
 
 try:
@@ -130,6 +131,17 @@ async def lifespan(receive, send) -> None:
             return
 
 
+def _routed(path: str) -> bytes | None:
+    """``/r{i}/items/{id}`` for i below ROUTES (many_routes.py): the id, else None."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[2] != "items" or not parts[3]:
+        return None
+    index = parts[1][1:]
+    if not index.isdigit() or int(index) >= ROUTES:
+        return None
+    return parts[3].encode()
+
+
 async def app(scope, receive, send) -> None:
     kind = scope["type"]
     if kind != "http":
@@ -173,5 +185,7 @@ async def app(scope, receive, send) -> None:
             (b"x-user", uid.encode()),
         ]
         await respond(send, 200, headers, dumps(payload))
+    elif path.startswith("/r") and (routed := _routed(path)) is not None:
+        await respond(send, 200, [TEXT], routed)
     else:
         await respond(send, 404, [TEXT], b"Not Found")

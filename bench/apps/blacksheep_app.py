@@ -1,6 +1,7 @@
 """BlackSheep, written the way its documentation shows (router decorators, json())."""
 
 from blacksheep import Application, Cookie, Request, Response, json, text
+from many_routes import ROUTES
 
 app = Application()
 get = app.router.get
@@ -39,3 +40,11 @@ async def user(request: Request) -> Response:
 async def items(request: Request) -> Response:
     data = await request.json()
     return json({"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])})
+
+
+async def routed(request: Request) -> Response:
+    return text(request.route_values["id"])
+
+
+for i in range(ROUTES):
+    get(f"/r{i}/items/:id")(routed)

@@ -2,6 +2,7 @@
 
 import falcon
 import falcon.asgi
+from many_routes import ROUTES, route_template
 
 
 class Plaintext:
@@ -34,8 +35,17 @@ class Items:
         resp.media = {"name": data["name"], "tags": len(data["tags"]), "stock": sum(data["stock"])}
 
 
+class Routed:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, id: str) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = id
+
+
 app = falcon.asgi.App()
 app.add_route("/plaintext", Plaintext())
 app.add_route("/json", Json())
 app.add_route("/user/{id}", User())
 app.add_route("/items", Items())
+routed = Routed()
+for i in range(ROUTES):
+    app.add_route(route_template(i), routed)

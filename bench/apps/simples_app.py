@@ -2,6 +2,7 @@
 
 import bench_files
 from bench_session import SEED, SESSION_ID
+from many_routes import ROUTES
 from page_data import PAGE, TEMPLATES
 
 import simples
@@ -79,3 +80,11 @@ async def session_counter(connection):
     session = connection.session
     session["n"] = session.get("n", 0) + 1
     return {"n": session["n"]}
+
+
+async def routed(connection):
+    return connection.params["id"]
+
+
+for i in range(ROUTES):
+    app.get(f"/r{i}/items/:id")(routed)

@@ -5,6 +5,7 @@ import io
 import bench_files
 import multipart
 from bench_session import STARLETTE_COOKIE, STARLETTE_SECRET
+from many_routes import ROUTES, route_template
 from page_data import PAGE, TEMPLATES
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -115,3 +116,10 @@ app = Starlette(
         ),
     ]
 )
+
+
+async def routed(request: Request) -> Response:
+    return PlainTextResponse(request.path_params["id"])
+
+
+app.router.routes.extend(Route(route_template(i), routed) for i in range(ROUTES))

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, overload
 
-from .encode import TEXT, dumps_json, encode_body
+from .encode import JSON, TEXT, dumps_json, encode_body
 from .http.cache import cache_control
 from .http.cookies import serialize_cookie
 from .http.headers import validate_header_name, validate_header_value
@@ -255,9 +255,15 @@ class HTTPConnection(Request):
 
     async def send(self, data: Any = None, callback: Callback | None = None) -> None:
         """Send ``data`` as the whole response (str, bytes, JSON-able data, None)."""
-        response = self.response
-        body, default_type = encode_body(data)
-        await response.respond(body, default_type)
+        # the commonest answers without encode_body's call
+        kind = type(data)
+        if kind is str:
+            await self.response.respond(data.encode(), TEXT)
+        elif kind is dict or kind is list:
+            await self.response.respond(dumps_json(data), JSON)
+        else:
+            body, default_type = encode_body(data)
+            await self.response.respond(body, default_type)
         if callback is not None:
             await call_callback(callback)
 

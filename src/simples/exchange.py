@@ -26,6 +26,7 @@ from .types import Message
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .response import Response
     from .router import Route, Router
 
 logger = logging.getLogger("simples")
@@ -52,21 +53,27 @@ def _endpoint_for(route: Route) -> Endpoint:
 
     async def endpoint(connection: HTTPConnection) -> None:
         result = await handler(connection)
-        response = connection.response
-        if not response.started:
+        if not connection.response.started:
             if result is not None:
                 await connection.send(result)
-            elif response.status not in (204, 304) and not route.warned:
-                route.warned = True
-                logger.warning(
-                    "%s %s returned without responding; sent status %d with an empty "
-                    "body (a missing 'await' before send/render/drain?)",
-                    route.method,
-                    route.path,
-                    response.status,
-                )
+            else:
+                _unanswered(route, connection.response)
 
     return endpoint
+
+
+def _unanswered(route: Route, response: Response) -> None:
+    """A handler returned None without responding: an empty answer goes out,
+    which is worth a warning (once per route) unless the status says so."""
+    if response.status not in (204, 304) and not route.warned:
+        route.warned = True
+        logger.warning(
+            "%s %s returned without responding; sent status %d with an empty "
+            "body (a missing 'await' before send/render/drain?)",
+            route.method,
+            route.path,
+            response.status,
+        )
 
 
 def endpoint_of(route: Route) -> Endpoint:
@@ -136,22 +143,34 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
         scope["endpoint"] = route.handler
         if observe.TRACE is not False:
             observe.name_span(scope, route, connection.method)
-        endpoint = endpoint_of(route)
-    elif router.mounted is not None:
-        endpoint = mounted_app
     else:
-        endpoint = router_answer
+        route = None
     response = connection.response
     try:
         try:
             for feature in settings.attaching:
                 if is_on(settings.sections[feature.name], connection):
                     await feature.attach(connection, settings.state(feature))
-            chain = router.chain()
-            if chain:
-                await run_chain(connection, chain, endpoint, _reply)
+            chain = router.chain
+            if route is not None and not chain:
+                # the common case, without the endpoint's coroutine in between
+                result = await route.handler(connection)
+                if not response.started:
+                    if result is not None:
+                        await connection.send(result)
+                    else:
+                        _unanswered(route, response)
             else:
-                await endpoint(connection)
+                if route is not None:
+                    endpoint = endpoint_of(route)
+                elif router.mounted is not None:
+                    endpoint = mounted_app
+                else:
+                    endpoint = router_answer
+                if chain:
+                    await run_chain(connection, chain, endpoint, _reply)
+                else:
+                    await endpoint(connection)
             if not response.started:
                 await connection.send(None)
             elif not response.finished:

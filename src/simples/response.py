@@ -223,6 +223,13 @@ class Response:
         hooks = self._hooks
         if hooks is not None:
             body = await self._run_hooks(hooks, body)
+        head, body = self._head(body)
+        await self._transmit(head)
+        return body
+
+    def _head(self, body: bytes | None) -> tuple[Message, bytes | None]:
+        """The start message for the status and headers as the hooks left them,
+        and the body that may follow it; the response is streaming from here."""
         status = self.status
         headers = self.headers
         if status in _NO_BODY or status < 200:
@@ -237,10 +244,17 @@ class Response:
         elif body is not None:
             # kept in the headers (not added on the side) so logs can read it
             headers["content-length"] = [str(len(body))]
+        # A plain loop (a comprehension is one more call per response on 3.11)
+        # and the names' bytes looked up: one encode per line instead of two.
+        raw: list[tuple[bytes, bytes]] = []
+        names = _NAME_BYTES
+        for name, values in headers.items():
+            key = names[name]
+            for value in values:
+                raw.append((key, value.encode("latin-1")))
         self._state = STREAMING  # _move, inlined on the hot path
         self.started = True
-        await self._transmit({"type": _START, "status": status, "headers": self.raw_headers()})
-        return body
+        return {"type": _START, "status": status, "headers": raw}, body
 
     async def _run_hooks(self, hooks: list[StartHook], body: bytes | None) -> bytes | None:
         saved_status = self.status
@@ -260,14 +274,24 @@ class Response:
     async def respond(self, body: bytes, content_type: str | None = None) -> None:
         """Send a whole response: the head, then ``body`` in one message;
         ``content_type`` unless the response has one."""
+        # start() and _transmit(), inlined: a whole response is the commonest
+        if self.started:
+            self.expect_idle()
         if content_type is not None and "content-type" not in self.headers:
-            if self.started:
-                self.expect_idle()
             self.headers["content-type"] = [content_type]
-        sent = await self.start(body)
+        hooks = self._hooks
+        whole: bytes | None = body
+        if hooks is not None:
+            whole = await self._run_hooks(hooks, whole)
+        head, sent = self._head(whole)
+        deadline = self.deadline
+        if deadline is not None:
+            deadline.touch()
+        send = self._send
+        await send(head)
         self._state = FINISHED  # _move, inlined on the hot path
         self.finished = True
-        await self._transmit({"type": _BODY, "body": b"" if self.head_only else sent})
+        await send({"type": _BODY, "body": b"" if self.head_only else sent})
 
     async def respond_plain(self, status: int) -> None:
         """The default answer for an error status: its reason phrase as text."""
@@ -342,17 +366,6 @@ class Response:
         if self.deadline is not None:
             self.deadline.touch()
         await self._send(message)
-
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        # A plain loop (a comprehension is one more call per response on 3.11)
-        # and the names' bytes looked up: one encode per line instead of two.
-        raw: list[tuple[bytes, bytes]] = []
-        names = _NAME_BYTES
-        for name, values in self.headers.items():
-            key = names[name]
-            for value in values:
-                raw.append((key, value.encode("latin-1")))
-        return raw
 
 
 class _NameBytes(dict[str, bytes]):

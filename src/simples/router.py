@@ -234,8 +234,6 @@ class Router:
         self.template_engine: Any = None
         self._own: dict[str, dict[str, Any]] = {}
         self._children: list[Router] = []
-        self._settings: Settings | None = None
-        self._chain: tuple[Middleware, ...] | None = None
         #: The ASGI app that serves everything under this router (``mount()``).
         self.mounted: ASGIApp | None = None
         #: On a root: every descendant, longest prefix first, for dispatch.
@@ -552,19 +550,26 @@ class Router:
     def proxy(self, trusted: Iterable[str] = (), hops: int = 0) -> Router:
         return self.config(proxy={"trusted": list(trusted), "hops": hops})
 
-    @property
+    # Resolved once and then read as plain attributes (no call per request):
+    # ``invalidate()`` drops them after a change here or above.
+    @functools.cached_property
     def settings(self) -> Settings:
-        settings = self._settings
-        if settings is None:
-            base = self.parent.settings.sections if self.parent is not None else DEFAULTS
-            settings = self._settings = Settings(merge(base, self._own), self)
-        return settings
+        """The sections in force here: this router's own merged over its parent's."""
+        base = self.parent.settings.sections if self.parent is not None else DEFAULTS
+        return Settings(merge(base, self._own), self)
+
+    @functools.cached_property
+    def chain(self) -> tuple[Middleware, ...]:
+        """Middlewares from the outermost router to this one, in registration order."""
+        above = self.parent.chain if self.parent is not None else ()
+        return (*above, *self._middlewares)
 
     def invalidate(self) -> None:
         """Forget the resolved settings and middleware chain (after a change here
         or above)."""
-        self._settings = None
-        self._chain = None
+        resolved = self.__dict__
+        resolved.pop("settings", None)
+        resolved.pop("chain", None)
         for child in self._children:
             child.invalidate()
 
@@ -616,14 +621,6 @@ class Router:
         return [method for method in METHODS if method in methods] + sorted(
             methods.difference(METHODS)
         )
-
-    def chain(self) -> tuple[Middleware, ...]:
-        """Middlewares from the outermost router to this one, in registration order."""
-        chain = self._chain
-        if chain is None:
-            above = self.parent.chain() if self.parent is not None else ()
-            chain = self._chain = (*above, *self._middlewares)
-        return chain
 
     def find_error(self, code: int) -> Handler | None:
         router: Router | None = self

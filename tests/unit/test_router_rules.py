@@ -116,9 +116,9 @@ def test_middleware_chain_outer_first() -> None:
     root = Router()
     child = root.router("/c")
     child.use(second)
-    assert len(child.chain()) == 1
+    assert len(child.chain) == 1
     root.use(first)
-    assert child.chain() == (first, second)
+    assert child.chain == (first, second)
 
 
 def test_ws_origins_are_checked_at_registration() -> None:

@@ -74,7 +74,7 @@ async def _run(hub: Hub, ws: WebSocketConnection, first: Message) -> None:
             ):
                 return
         await hub.activate()
-        chain: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = ws.router.chain()
+        chain: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = ws.router.chain
         if chain:
             await run_chain(ws, chain, endpoint)
         else:
