@@ -478,7 +478,8 @@ class Body:
         self._content_type = content_type
         self._content_encoding = content_encoding
         self._content_length = content_length
-        self._limits = limits
+        # every key present, so that a limit is one subscript away
+        self._limits = limits if limits.keys() >= LIMITS.keys() else {**LIMITS, **limits}
         self._limit = _check_limit(limit)
         self._state = _FRESH
         self._cache: bytes | None = None
@@ -549,7 +550,7 @@ class Body:
         data = await self.buffer(limit)
         if not data:
             raise HTTPError(400, "empty JSON body")
-        depth = self._limit_of("json_depth")
+        depth = self._limits["json_depth"]
         if depth > 0 and strict_json.too_deep(data, depth):
             raise HTTPError(400, f"JSON nested deeper than {depth} levels")
         # -- typed bodies (docs/types.md)
@@ -572,7 +573,7 @@ class Body:
         charset = self._charset()
         data = await self.buffer(limit)
         try:
-            return parse_urlencoded(data, self._limit_of("form_fields"), charset)
+            return parse_urlencoded(data, self._limits["form_fields"], charset)
         except QueryLimitError as exc:
             raise HTTPError(400, str(exc)) from None
         except UnicodeDecodeError:
@@ -653,16 +654,12 @@ class Body:
         _check_charset(charset, 415)
         return charset
 
-    def _limit_of(self, key: str) -> int:
-        value = self._limits.get(key)
-        return DEFAULT_LIMITS[key] if value is None else value
-
     def _resolve(self, limit: int | None, key: str) -> int:
         limit = _check_limit(limit)
         if limit is None:
             limit = self._limit
         if limit is None:
-            limit = self._limit_of(key)
+            limit = self._limits[key]
         return limit
 
     def _cached(self, limit: int | None) -> bytes:
@@ -762,13 +759,13 @@ class Body:
         after ``body_grace``, ``body_deadline``). Only time spent waiting for
         the client counts: the deadline is paused while the handler works on a
         chunk."""
-        idle = self._limit_of("body_timeout")
-        rate = self._limit_of("body_min_rate")
-        total = self._limit_of("body_deadline")
+        idle = self._limits["body_timeout"]
+        rate = self._limits["body_min_rate"]
+        total = self._limits["body_deadline"]
         if not (idle or rate or total):
             return _NoDeadline()
         return BodyDeadline(
-            idle or math.inf, min_rate=rate, grace=self._limit_of("body_grace"), total=total
+            idle or math.inf, min_rate=rate, grace=self._limits["body_grace"], total=total
         )
 
     def _count(self, n: int) -> None:
@@ -785,7 +782,7 @@ class Body:
             source = None
             self._start(total)
             self._state = _CONSUMED
-        header_size = self._limit_of("part_header_size")
+        header_size = self._limits["part_header_size"]
         parser = parser_class(
             boundary,
             max_header_size=header_size or math.inf,
@@ -796,11 +793,11 @@ class Body:
         )
         builder = _FormBuilder(
             self._spools,
-            max_fields=self._limit_of("form_fields"),
-            max_files=self._limit_of("form_files"),
-            part_size=self._limit_of("part_size"),
+            max_fields=self._limits["form_fields"],
+            max_files=self._limits["form_files"],
+            part_size=self._limits["part_size"],
             part_header_size=header_size,
-            fields_size=self._limit_of("body"),
+            fields_size=self._limits["body"],
         )
         try:
             try:

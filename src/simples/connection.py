@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, overload
 
+from .body import request_body
 from .encode import JSON, TEXT, dumps_json, encode_body
 from .http.cache import cache_control
 from .http.cookies import serialize_cookie
@@ -77,8 +78,6 @@ class HTTPConnection(Request):
         to its methods to change the limit for that read)."""
         body = self.body_reader
         if body is None:
-            from .body import request_body
-
             body = self.body_reader = request_body(
                 self._receive_tracked, self.scope["headers"], self.router.settings.limits, limit
             )
