@@ -461,6 +461,7 @@ class Body:
         "_spools",
         "_state",
         "_watch",
+        "_wire",
         "schema",
     )
 
@@ -492,6 +493,7 @@ class Body:
         self._raw = 0
         self._size = 0
         self._watch: BodyDeadline | _NoDeadline | None = None
+        self._wire = 0  # body bytes off the wire (compressed ones as sent)
         #: The type ``json()`` validates into: the route's ``body=`` (docs/types.md).
         self.schema: Any = None
 
@@ -721,17 +723,24 @@ class Body:
                     inflater.finish()
                 return None
             watch = self._watch
-            if watch is None:
-                watch = self._watch = self._deadline()
-            watch.resume()
             try:
-                message = await self._receive()
+                if watch is None:
+                    # No deadline until a receive has to wait: a small body
+                    # usually came with the head and is in the server's
+                    # buffer already, and then no timer is armed at all.
+                    message = await _ArmIfWaiting(self._receive, self._arm)
+                else:
+                    watch.resume()
+                    message = await self._receive()
             except asyncio.CancelledError:
-                if watch.withdraw():
+                watch = self._watch
+                if watch is not None and watch.withdraw():
                     raise HTTPError(408, watch.reason) from None
                 raise
             finally:
-                watch.pause()
+                watch = self._watch
+                if watch is not None:
+                    watch.pause()
             kind = message["type"]
             if kind == "http.request":
                 data: bytes = message.get("body", b"")
@@ -739,7 +748,9 @@ class Body:
                     self._eof = True
                 if not data:
                     continue
-                watch.received += len(data)
+                self._wire += len(data)
+                if watch is not None:
+                    watch.received += len(data)
                 if inflater is None:
                     self._count(len(data))
                     return data
@@ -753,6 +764,12 @@ class Body:
                 raise ClientDisconnect()
             else:
                 raise RuntimeError(f"unexpected ASGI message while reading the body: {kind!r}")
+
+    def _arm(self) -> None:
+        """A receive has to wait: the deadline starts now, waiting."""
+        watch = self._watch = self._deadline()
+        watch.received = self._wire
+        watch.resume()
 
     def _deadline(self) -> BodyDeadline | _NoDeadline:
         """The time bounds of the body (limits ``body_timeout``, ``body_min_rate``
@@ -818,6 +835,44 @@ class Body:
             await builder.abort()
             raise
         return builder.result()
+
+
+class _ArmIfWaiting:
+    """Awaits ``receive()``, calling ``arm()`` before the first time it has to
+    wait: the receive is stepped once by hand, and a message that is there
+    already comes back without any timer work. Otherwise what it waits for
+    (a future) goes up to the task as ``await`` would pass it, and whatever
+    the task sends or throws (a cancellation) goes down to the receive."""
+
+    __slots__ = ("_arm", "_receive")
+
+    def __init__(self, receive: Receive, arm: Callable[[], None]) -> None:
+        self._receive = receive
+        self._arm = arm
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        inner = self._receive().__await__()
+        try:
+            signal = inner.send(None)
+        except StopIteration as done:
+            message: Message = done.value
+            return message
+        self._arm()
+        while True:
+            try:
+                sent = yield signal
+            except BaseException as exc:  # handed to the receive as is (a cancellation)
+                try:
+                    signal = inner.throw(exc)
+                except StopIteration as done:
+                    message = done.value
+                    return message
+            else:
+                try:
+                    signal = inner.send(sent)
+                except StopIteration as done:
+                    message = done.value
+                    return message
 
 
 class _NoDeadline:

@@ -1343,3 +1343,76 @@ def test_json_refuses_types_a_cross_site_form_can_send(content_type: str) -> Non
 def test_json_reads_json_types_and_others(content_type: str | None) -> None:
     body, _ = make([b'{"a": 1}'], content_type=content_type)
     assert run(body.json()) == {"a": 1}
+
+
+# --------------------------------------------- the deadline, armed on a wait
+
+
+class Prompt:
+    """An ASGI ``receive`` whose chunks are there at once (no suspension, as a
+    server hands out a body that came with the head), except those listed in
+    ``waits``: before those it waits ``delay`` seconds."""
+
+    def __init__(
+        self, chunks: list[bytes], waits: frozenset[int] = frozenset(), delay: float = 0.0
+    ) -> None:
+        self.chunks = chunks
+        self.waits = waits
+        self.delay = delay
+        self.index = 0
+
+    async def __call__(self) -> Message:
+        index = self.index
+        self.index += 1
+        if index in self.waits:
+            await asyncio.sleep(self.delay)
+        more = index + 1 < len(self.chunks)
+        return {"type": "http.request", "body": self.chunks[index], "more_body": more}
+
+
+def prompt_body(receive: Prompt, **limits: int) -> Body:
+    return Body(receive, content_type=None, content_encoding=None, content_length=None,
+                limits={**DEFAULT_LIMITS, **limits})  # fmt: skip
+
+
+def test_a_body_already_there_arms_no_deadline() -> None:
+    body = prompt_body(Prompt([b"ab", b"cd"]))
+    assert run(body.buffer()) == b"abcd"
+    assert body._watch is None  # no timer was made for it
+
+
+def test_the_deadline_starts_at_the_first_wait_counting_what_came_before() -> None:
+    body = prompt_body(Prompt([b"x" * 1000, b"y" * 10, b"z"], waits=frozenset({1})))
+    assert run(body.buffer()) == b"x" * 1000 + b"y" * 10 + b"z"
+    watch = body._watch
+    assert watch is not None
+    assert watch.received == 1011  # the 1,000 bytes before the wait count too
+    assert isinstance(watch, body_module.BodyDeadline)
+    assert not watch.active  # stopped at the end of the body
+
+
+def test_a_first_receive_that_waits_past_body_timeout_gets_408() -> None:
+    body = prompt_body(Prompt([b"late"], waits=frozenset({0}), delay=5.0), body_timeout=1)
+
+    async def read() -> float:
+        started = time.monotonic()
+        with pytest.raises(HTTPError) as caught:
+            await body.buffer()
+        assert caught.value.code == 408
+        return time.monotonic() - started
+
+    elapsed = run(read())
+    assert 0.9 < elapsed < 3.0
+
+
+def test_a_cancellation_while_the_first_receive_waits_goes_through() -> None:
+    body = prompt_body(Prompt([b"late"], waits=frozenset({0}), delay=5.0))
+
+    async def read() -> None:
+        task = asyncio.create_task(body.buffer())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(read())
