@@ -46,6 +46,12 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"
 ANY = "*"
 
 
+def _head_of(path: str) -> str:
+    """The first segment of a path, with its slash: ``"/api"`` for ``"/api/v1"``."""
+    end = path.find("/", 1)
+    return path if end < 0 else path[:end]
+
+
 class Route:
     """One registered handler: where it lives and how it is called."""
 
@@ -238,6 +244,9 @@ class Router:
         self.mounted: ASGIApp | None = None
         #: On a root: every descendant, longest prefix first, for dispatch.
         self.descendants: list[Router] = []
+        #: The same by the first segment of their prefix (``"/api"`` for
+        #: ``"/api/v1"``): dispatch looks at the few that can own a path.
+        self.by_head: dict[str, list[Router]] = {}
 
     # ----------------------------------------------------------- registration
 
@@ -450,6 +459,9 @@ class Router:
         root = self.root
         root.descendants.append(child)
         root.descendants.sort(key=lambda router: len(router.prefix), reverse=True)
+        sharing = root.by_head.setdefault(_head_of(full), [])
+        sharing.append(child)
+        sharing.sort(key=lambda router: len(router.prefix), reverse=True)
         return child
 
     def mount(self, prefix: str, app: ASGIApp) -> Router:
@@ -577,7 +589,13 @@ class Router:
 
     def owner(self, path: str) -> Router:
         """The router that owns ``path``: the longest prefix, at a segment boundary."""
-        for router in self.descendants:
+        end = path.find("/", 1)  # _head_of, inlined
+        routers = self.by_head.get(path if end < 0 else path[:end])
+        if routers is None:
+            routers = self.by_head.get("")  # router("/"): owns what no longer prefix owns
+            if routers is None:
+                return self
+        for router in routers:
             prefix = router.prefix
             if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
                 return router

@@ -333,7 +333,7 @@ class Server(Router):
         if self._exact_hosts or self._wildcard_hosts:
             root = self._pick_host(split_host(host_text)[0].rstrip("."))
         path = local_path(scope) if scope.get("root_path") else scope["path"]
-        return (root.owner(path) if root.descendants else root), host_text, forwarded
+        return (root.owner(path) if root.by_head else root), host_text, forwarded
 
     # ---------------------------------------------------------------- websocket
 

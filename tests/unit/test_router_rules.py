@@ -129,3 +129,23 @@ def test_ws_origins_are_checked_at_registration() -> None:
     found = router.match_ws("/ok")
     assert found is not None
     assert found[0].options["origins"] == ["https://example.com"]
+
+
+def test_owner_looks_at_the_routers_sharing_the_first_segment() -> None:
+    # owner() looks at the sub-routers sharing the path's first segment only
+    root = Router()
+    api = root.router("/api")
+    v1 = root.router("/api/v1")
+    apix = root.router("/apix")
+    static = root.router("/static")
+    assert root.owner("/api") is api
+    assert root.owner("/api/x") is api
+    assert root.owner("/api/v1/users") is v1
+    assert root.owner("/api/v12") is api  # not at a boundary of /api/v1
+    assert root.owner("/apix/1") is apix
+    assert root.owner("/static") is static
+    assert root.owner("/other") is root
+    assert root.owner("/") is root
+    everything = root.router("/")  # prefix "": owns what no longer prefix owns
+    assert root.owner("/other") is everything
+    assert root.owner("/api/v1") is v1
