@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, overload
 from .body import request_body
 from .encode import JSON, TEXT, dumps_json, encode_body
 from .http.cache import cache_control
-from .http.cookies import serialize_cookie
+from .http.cookies import cookie_line
 from .http.headers import validate_header_name, validate_header_value
 from .http.links import format_links
 from .http.mediatypes import resolve_type
@@ -163,8 +163,9 @@ class HTTPConnection(Request):
         **options: Any,
     ) -> HTTPConnection:
         """Add a Set-Cookie line; ``value=None`` deletes the cookie."""
-        line = serialize_cookie(name, value, **{**(attributes or {}), **options})
-        self.response.append("set-cookie", line)
+        if attributes:
+            options = {**attributes, **options}
+        self.response.append("set-cookie", cookie_line(name, value, options))
         return self
 
     @overload

@@ -1,9 +1,11 @@
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from simples.http.cookies import parse_cookies, serialize_cookie
+from simples.http import cookies
+from simples.http.cookies import cookie_line, parse_cookies, serialize_cookie
 from simples.http.dates import parse_http_date
 
 # --- parse_cookies ---------------------------------------------------------------
@@ -505,3 +507,54 @@ def test_serialize_expires_every_clamped_value_parses_back() -> None:
 
 def test_serialize_huge_finite_max_age_is_kept() -> None:
     assert serialize_cookie("a", "1", max_age=1e18) == "a=1; Max-Age=1000000000000000000"  # type: ignore[arg-type]
+
+
+# ------------------------------------------------- cookie_line (the cached way)
+
+LINE_CASES: list[tuple[str, str | None, dict[str, Any]]] = [
+    ("seen", "1", {"http_only": True, "path": "/"}),
+    ("seen", "2", {"http_only": True, "path": "/"}),  # same attributes, another value
+    ("sid", "abc", {"max_age": 3600, "secure": True, "same_site": "lax"}),
+    ("sid", "abc", {"max_age": 3600.7, "secure": True, "same_site": "Lax"}),
+    ("sp", "a b;c", {"path": "/"}),  # percent-encoded: not cached
+    ("gone", None, {"path": "/"}),  # a deletion
+    ("__Host-id", "x", {"secure": True, "path": "/"}),
+    ("e", "", {"domain": "example.com"}),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "options"), LINE_CASES)
+def test_cookie_line_is_serialize_cookie(
+    name: str, value: str | None, options: dict[str, Any]
+) -> None:
+    for _ in range(2):  # the first call fills the cache, the second reads it
+        assert cookie_line(name, value, options) == serialize_cookie(name, value, **options)
+
+
+REFUSED: list[tuple[str, dict[str, Any], str]] = [
+    ("m", {"max_age": True}, "max_age"),  # equal to 1 as a key, and 1 was cached
+    ("m", {"max_age": float("inf")}, "max_age"),
+    ("m", {"path": ["/"]}, "path"),  # unhashable
+    ("bad name", {}, "name"),
+    ("__Host-x", {"secure": True, "path": "/a"}, "__Host-"),
+    ("n", {"same_site": "none"}, "secure=True"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "said"), REFUSED)
+def test_cookie_line_refuses_what_serialize_cookie_refuses_even_after_a_hit(
+    name: str, options: dict[str, Any], said: str
+) -> None:
+    assert cookie_line("m", "1", {"max_age": 1}) == "m=1; Max-Age=1"
+    for _ in range(2):
+        with pytest.raises(ValueError, match=said):
+            cookie_line(name, "1", options)
+
+
+def test_cookie_line_with_expires_is_computed_each_time() -> None:
+    # a number of seconds is relative to now: never served from the cache
+    before = dict(cookies._TAILS)
+    line = cookie_line("t", "1", {"expires": 60, "path": "/"})
+    assert line.startswith("t=1; Expires=")
+    assert line.endswith("; Path=/")
+    assert before == cookies._TAILS

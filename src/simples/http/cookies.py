@@ -4,6 +4,7 @@ import math
 import re
 import time
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from simples.http.dates import format_http_date
@@ -103,6 +104,37 @@ def serialize_cookie(
         parts.append("Partitioned")
     _check_prefix(name, secure=secure, path=path, domain=domain)
     return "; ".join(parts)
+
+
+# The attributes part of Set-Cookie lines ("; HttpOnly; Path=/"), by the name
+# and the attributes asked for: an application sets its few cookies the same
+# way each time, so the checks run once per way (bounded; a miss serializes).
+_TAILS: dict[tuple[Any, ...], str] = {}
+
+
+def cookie_line(name: str, value: str | None, options: dict[str, Any]) -> str:
+    """``serialize_cookie(name, value, **options)``, its attributes checked and
+    formatted once per (name, attributes). Not cached: deletions, values that
+    need percent-encoding, ``expires`` (relative to now when a number) and a
+    bool ``max_age`` (refused, but equal to 0 or 1 as a key)."""
+    if (
+        type(value) is not str
+        or "expires" in options
+        or type(options.get("max_age")) is bool
+        or _PLAIN_VALUE.fullmatch(value) is None
+    ):
+        return serialize_cookie(name, value, **options)
+    try:
+        key = (name, *options.items())
+        tail = _TAILS.get(key)
+    except TypeError:  # an unhashable attribute: refused by serialize_cookie
+        return serialize_cookie(name, value, **options)
+    if tail is not None:
+        return f"{name}={value}{tail}"
+    line = serialize_cookie(name, value, **options)
+    if len(_TAILS) < 256:
+        _TAILS[key] = line[len(name) + 1 + len(value) :]
+    return line
 
 
 def _encode_value(value: str) -> str:
