@@ -103,6 +103,35 @@ async def test_a_mounted_starlette_app_serves_http_websocket_and_lifespan() -> N
 
 
 @aio
+async def test_a_mounted_apps_lifespan_state_reaches_its_requests() -> None:
+    # Starlette's lifespan yields its state; its requests read it as request.state
+    # (https://asgi.readthedocs.io/en/latest/specs/lifespan.html#lifespan-state)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        yield {"db": "ready"}
+
+    async def status(request: Request) -> PlainTextResponse:
+        seen = str(request.state.db)
+        request.state.db = "changed"  # this request's copy: the next one sees "ready"
+        return PlainTextResponse(seen)
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.state.db)
+        await websocket.close()
+
+    star = Starlette(routes=[Route("/db", status), WebSocketRoute("/ws", echo)], lifespan=lifespan)
+    app = simples.server()
+    app.mount("/star", star)
+    async with simples.client(app) as client:
+        for _ in range(2):
+            r = await client.get("/star/db")
+            assert (r.status, await r.text()) == (200, "ready")
+        ws = await client.ws("/star/ws")
+        assert (await ws.receive()).data == "ready"
+
+
+@aio
 async def test_the_mounting_routers_middleware_runs_first_and_may_answer() -> None:
     app = simples.server()
     api = app.router("/api")

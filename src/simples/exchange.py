@@ -110,7 +110,7 @@ async def mounted_app(connection: HTTPConnection) -> None:
     router = connection.router
     app = router.mounted
     assert app is not None
-    scope = child_scope(connection.scope, router.prefix, app)
+    scope = child_scope(connection.scope, router.prefix, app, router.mounted_state)
     receive = connection.request.receive
     keeper = connection.deadline
     if keeper is not None:  # the timeout section: what the app reads is activity too

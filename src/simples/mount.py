@@ -24,12 +24,19 @@ logger = logging.getLogger("simples")
 LIFESPAN_TIMEOUT = 30.0
 
 
-def child_scope(scope: Scope, prefix: str, app: ASGIApp) -> Scope:
+def child_scope(
+    scope: Scope, prefix: str, app: ASGIApp, state: dict[str, Any] | None = None
+) -> Scope:
     """The scope a mounted app sees: the same ``path``, ``root_path`` extended by
-    ``prefix`` (the mount's prefix below the server's own root)."""
+    ``prefix`` (the mount's prefix below the server's own root). ``state``: what
+    the app's own lifespan startup stored, copied into the request's ``state``
+    over the server's, as a server does for its app (https://asgi.readthedocs.io/
+    en/latest/specs/lifespan.html#lifespan-state)."""
     child = dict(scope)
     child["root_path"] = scope.get("root_path", "") + prefix
     child["endpoint"] = app
+    if state:
+        child["state"] = {**scope.get("state", {}), **state}
     # a route matched above the mount is no route of the mounted app
     child.pop("route", None)
     return child
@@ -58,6 +65,8 @@ class MountedLifespan:
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._supported = True
+        #: The lifespan state: what the app stored at startup, for its requests.
+        self.state: dict[str, Any] = {}
 
     async def _run(self, state: dict[str, Any]) -> None:
         scope: Scope = {
@@ -84,7 +93,8 @@ class MountedLifespan:
 
     async def startup(self) -> None:
         """Send ``lifespan.startup``; raise ``RuntimeError`` when the app says it failed."""
-        self._task = asyncio.create_task(self._run({}))
+        self.state = {}
+        self._task = asyncio.create_task(self._run(self.state))
         message = await self._exchange("startup")
         kind = message["type"]
         if kind in ("simples.lifespan.error", "simples.lifespan.ended"):

@@ -242,6 +242,8 @@ class Router:
         self._children: list[Router] = []
         #: The ASGI app that serves everything under this router (``mount()``).
         self.mounted: ASGIApp | None = None
+        #: What the mounted app's lifespan startup stored (its requests get a copy).
+        self.mounted_state: dict[str, Any] | None = None
         #: On a root: every descendant, longest prefix first, for dispatch.
         self.descendants: list[Router] = []
         #: The same by the first segment of their prefix (``"/api"`` for

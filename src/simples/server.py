@@ -225,6 +225,7 @@ class Server(Router):
                         await self._stop_mounted()
                         raise
                     self._mounted.append(lifespan)
+                    router.mounted_state = lifespan.state
 
     async def _stop_mounted(self) -> None:
         """Send ``lifespan.shutdown`` to the mounted apps, last started first; the

@@ -138,7 +138,7 @@ def _mounted(first: Message) -> Endpoint:
         app = router.mounted
         assert app is not None
         ws.hand_off()
-        scope = child_scope(ws.scope, router.prefix, app)
+        scope = child_scope(ws.scope, router.prefix, app, router.mounted_state)
         await app(scope, replay(first, ws.request.receive), ws.response.send)
 
     return endpoint
