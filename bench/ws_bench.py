@@ -6,7 +6,8 @@
         [--apps simples,starlette] [--json results.json]
 
 Both apps run in the same way, in the same run: one uvicorn process (uvloop,
-httptools, the websockets-sansio protocol, the same ping settings), pinned to
+httptools, the WebSocket protocol of ``--ws``: by default
+``simples.wire:WSProto``, what simples serves with; the same ping settings), pinned to
 CPU 0 when there are two CPUs, the client pinned to CPU 1. The apps are
 interleaved within each round; the report gives medians over the rounds.
 
@@ -361,11 +362,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(app: str, port: int, cpu: int | None) -> subprocess.Popen[bytes]:
+def start_server(app: str, port: int, cpu: int | None, ws: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "uvicorn", f"ws_bench:{app}_app", "--app-dir", str(BENCH),
         "--host", HOST, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-        "--ws", "websockets-sansio", "--no-access-log", "--log-level", "warning",
+        "--ws", ws, "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     if cpu is not None and shutil.which("taskset"):
         command = ["taskset", "-c", str(cpu), *command]
@@ -402,6 +403,8 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--broadcasts", type=int, default=20)
     parser.add_argument("--apps", default=",".join(APPS))
+    parser.add_argument("--ws", default="simples.wire:WSProto",
+                        help="uvicorn's --ws for both apps")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
@@ -424,7 +427,7 @@ def main() -> int:
     for round_index in range(args.rounds):
         for name in apps:
             port = free_port()
-            server = start_server(name, port, server_cpu)
+            server = start_server(name, port, server_cpu, args.ws)
             try:
                 echo = asyncio.run(measure_echo(port, args.connections, args.duration))
                 fan = asyncio.run(measure_fan_out(port, args.sockets, args.broadcasts))
@@ -443,7 +446,7 @@ def main() -> int:
         for name, runs in results.items()
     }
     print()
-    print(f"WebSocket, uvicorn (uvloop, websockets-sansio), {args.rounds} round(s), "
+    print(f"WebSocket, uvicorn (uvloop, --ws {args.ws}), {args.rounds} round(s), "
           f"echo: {args.connections} connections x {args.duration:g} s, "
           f"fan-out: {args.sockets} sockets x {args.broadcasts} broadcasts")
     print()
