@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,3 +225,42 @@ def test_symlinks_and_traversal_are_checked_before_the_cache(public: Path) -> No
         (public / "secret").rmdir()
         (public / "secret").symlink_to(public.parent)
         assert live.get("/secret/s.txt").status == 404
+
+
+def test_a_cached_answer_takes_start_hooks_and_middleware_headers_as_a_fresh_one(
+    public: Path,
+) -> None:
+    # A hit with nothing set before it sends the lines prepared when the file was
+    # kept, and start hooks still shape it; a header a middleware set sends it
+    # the long way. Either way the answer is the first one's.
+    hooked = app_for(public)
+
+    @hooked.use
+    async def stamp(connection: simples.HTTPConnection, next: Any) -> None:
+        async def hook(connection: simples.HTTPConnection, body: bytes | None) -> bytes | None:
+            connection.header("x-hook", connection.response.headers["etag"][0])
+            return body
+
+        connection.on_start(hook)
+        await next()
+
+    tagged = app_for(public)
+
+    @tagged.use
+    async def tag(connection: simples.HTTPConnection, next: Any) -> None:
+        connection.header("x-tag", "on")
+        await next()
+
+    answers = {}
+    for name, app in (("hooked", hooked), ("tagged", tagged)):
+        with simples.client(app).sync() as live:
+            first = live.get("/a.txt")
+            assert len(memory_of(app)) == 1
+            second = live.get("/a.txt")  # from memory
+            head = live.head("/a.txt")
+            assert first.buffer() == second.buffer() == b"first"
+        assert list(first.headers.items()) == list(second.headers.items())
+        assert list(head.headers.items()) == list(first.headers.items())
+        answers[name] = second
+    assert answers["hooked"].headers["x-hook"] == answers["hooked"].headers["etag"]
+    assert answers["tagged"].headers["x-tag"] == "on"

@@ -1006,6 +1006,10 @@ def _open_static(
 # ------------------------------------------------------------- memory cache
 
 
+# A kept file, its Cache-Control, and the header lines of its plain 200.
+CacheEntry = tuple["FileInfo", str | None, tuple[tuple[str, str], ...]]
+
+
 class FileCache:
     """Small static files kept in memory (bytes, stat, validators), least
     recently used first out, bounded by a number of entries and a total size.
@@ -1023,12 +1027,12 @@ class FileCache:
         self.entries = entries
         self.limit = limit
         self.size = 0
-        self._entries: OrderedDict[str, tuple[FileInfo, str | None]] = OrderedDict()
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> tuple[FileInfo, str | None] | None:
+    def get(self, key: str) -> CacheEntry | None:
         """The fresh entry for ``key`` (dropping a stale one), or ``None``."""
         found = self._entries.get(key)
         if found is None:
@@ -1068,13 +1072,19 @@ class FileCache:
             return
         modified = int(info.mtime)  # settled: not in the future
         etag = make_etag(size, info.mtime_ns)
-        info.validators = (etag, modified, format_http_date(modified))
+        date = format_http_date(modified)
+        info.validators = (etag, modified, date)
+        # the header lines of a plain 200, in the order _answer_file sets them
+        lines = [("etag", etag), ("last-modified", date)]
+        if cache is not None:
+            lines.append(("cache-control", cache))
+        lines += [("content-type", info.media), ("accept-ranges", "bytes")]
         self.drop(key)
         entries = self._entries
-        entries[key] = (info, cache)
+        entries[key] = (info, cache, tuple(lines))
         self.size += size
         while len(entries) > self.entries or self.size > self.limit:
-            _, (old, _) = entries.popitem(last=False)
+            _, (old, _, _) = entries.popitem(last=False)
             self.size -= old.size
 
     def drop(self, key: str) -> None:
@@ -1147,6 +1157,13 @@ async def serve_static(connection: HTTPConnection, static: Static) -> bool:
         # A path in the cache passed safe_segments (same rules) when it was kept.
         cached = memory.get(relative)
         if cached is not None:
+            response = connection.response
+            if not response.headers and response.status == 200 and _CONDITIONS.isdisjoint(fields):
+                # The common hit (no middleware set a header, no precondition):
+                # the lines _answer_file would set, prepared when it was kept.
+                response.fill(cached[2])
+                await response.respond(cached[0].head or b"")
+                return True
             await _answer_file(connection, cached[0], cached[1], fields)
             return True
     parsed = safe_segments(relative, static.dotfiles)

@@ -29,7 +29,7 @@ was not saved).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 
 from .errors import reason_phrase
@@ -162,6 +162,16 @@ class Response:
             self.expect_idle()
         if name not in self.headers:
             self.headers[name] = [value]
+
+    def fill(self, lines: Iterable[tuple[str, str]]) -> None:
+        """Set each ``(name, value)`` line whose name the response lacks (names
+        lowercase, values already validated): prepared headers in one call."""
+        if self.started:
+            self.expect_idle()
+        headers = self.headers
+        for name, value in lines:
+            if name not in headers:
+                headers[name] = [value]
 
     def append(self, name: str, value: str) -> None:
         """Add one more line (``set-cookie``)."""
