@@ -481,7 +481,7 @@ class Body:
         self._content_length = content_length
         # every key present, so that a limit is one subscript away
         self._limits = limits if limits.keys() >= LIMITS.keys() else {**LIMITS, **limits}
-        self._limit = _check_limit(limit)
+        self._limit = limit if limit is None else _check_limit(limit)
         self._state = _FRESH
         self._cache: bytes | None = None
         self._form: Form | None = None
@@ -657,9 +657,10 @@ class Body:
         return charset
 
     def _resolve(self, limit: int | None, key: str) -> int:
-        limit = _check_limit(limit)
         if limit is None:
             limit = self._limit
+        else:
+            _check_limit(limit)
         if limit is None:
             limit = self._limits[key]
         return limit
@@ -687,7 +688,8 @@ class Body:
                     "multipart form(); it cannot be read again"
                 )
             raise RuntimeError(f"the request body was only partly read ({self._error})")
-        inflater = _inflater(self._content_encoding)
+        encoding = self._content_encoding
+        inflater = _inflater(encoding) if encoding else None
         declared = self._content_length
         if limit and declared is not None and declared > limit:
             raise HTTPError(413, f"request body over {limit} bytes")
