@@ -241,28 +241,28 @@ async def main() -> None:
                 timings[key].append(await target.time(args.n))
 
     width = 16
-    header = f"{'app':<12}" + "".join(f"{name:>{width}}" for name in endpoints)
-    if not args.calls_only:
-        print(f"\nµs per request (median of {args.rounds} interleaved rounds of {args.n})")
-        print(header)
+
+    def table(title: str, cell: Any) -> None:
+        print(title)
+        print(f"{'app':<12}" + "".join(f"{name:>{width}}" for name in endpoints))
         for name in apps:
             cells = [
-                f"{statistics.median(timings[name, endpoint]):.2f}"
-                if targets[name, endpoint] is not None
-                else "n/a"
+                cell(name, endpoint) if targets[name, endpoint] is not None else "n/a"
                 for endpoint in endpoints
             ]
-            print(f"{name:<12}" + "".join(f"{cell:>{width}}" for cell in cells))
-    print("\ncalls per request: all (Python + C, as cProfile counts them) / Python frames")
-    print(header)
-    for name in apps:
-        cells = [
+            print(f"{name:<12}" + "".join(f"{text:>{width}}" for text in cells))
+
+    if not args.calls_only:
+        table(
+            f"\nµs per request (median of {args.rounds} interleaved rounds of {args.n})",
+            lambda name, endpoint: f"{statistics.median(timings[name, endpoint]):.2f}",
+        )
+    table(
+        "\ncalls per request: all (Python + C, as cProfile counts them) / Python frames",
+        lambda name, endpoint: (
             f"{sum(calls[name, endpoint]):.0f} / {calls[name, endpoint][0]:.0f}"
-            if targets[name, endpoint] is not None
-            else "n/a"
-            for endpoint in endpoints
-        ]
-        print(f"{name:<12}" + "".join(f"{cell:>{width}}" for cell in cells))
+        ),
+    )
     for stop in stops:
         await stop()
 
