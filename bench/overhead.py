@@ -3,7 +3,7 @@ a loop with a prepared scope and report microseconds per request (median of
 interleaved rounds) and Python function calls per request.
 
     .venv/bin/python bench/overhead.py [--n 20000] [--rounds 5] [--apps bare,simples,...]
-    .venv/bin/python bench/overhead.py --endpoints user --calls-only --show-calls
+    .venv/bin/python bench/overhead.py --endpoints user --calls-only --show-calls 20
 
 Calls are counted with a ``sys.setprofile`` hook: every Python frame entered
 (a coroutine resumed counts again, as cProfile counts it), averaged over 100
@@ -135,17 +135,20 @@ class Target:
             await once()
         return (time.perf_counter() - started) / n * 1e6
 
-    async def calls(self, n: int = 100) -> tuple[float, float, collections.Counter[str]]:
+    async def calls(
+        self, n: int = 100
+    ) -> tuple[float, float, collections.Counter[str], collections.Counter[str]]:
         python = collections.Counter[str]()
-        native = 0
+        native = collections.Counter[str]()
 
         def hook(frame: Any, event: str, arg: Any) -> None:
-            nonlocal native
             if event == "call":
                 code = frame.f_code
                 python[f"{code.co_filename.rpartition('/')[2]}:{code.co_name}"] += 1
             elif event == "c_call":
-                native += 1
+                code = frame.f_code
+                caller = f"{code.co_filename.rpartition('/')[2]}:{code.co_name}"
+                native[f"{getattr(arg, '__qualname__', arg)} in {caller}"] += 1
 
         once = self.once
         sys.setprofile(hook)
@@ -156,7 +159,7 @@ class Target:
             sys.setprofile(None)
         # the loop's own frames: this method's resumption of once() per request
         python[f"{Path(__file__).name}:once"] -= n
-        return sum(python.values()) / n, native / n, python
+        return sum(python.values()) / n, sum(native.values()) / n, python, native
 
 
 async def lifespan(app: Any) -> Any:
@@ -205,7 +208,7 @@ async def main() -> None:
         type=int,
         default=0,
         metavar="K",
-        help="list the K functions called most per request (simples only)",
+        help="list the K Python and C functions called most per request (simples only)",
     )
     args = parser.parse_args()
     endpoints = args.endpoints.split(",")
@@ -224,13 +227,14 @@ async def main() -> None:
     for key, target in targets.items():
         if target is None:
             continue
-        python, native, counter = await target.calls()
+        python, native, frames, c_calls = await target.calls()
         calls[key] = python, native
         if args.show_calls and key[0] == "simples":
-            print(f"\nsimples {key[1]}: {python:.0f} Python calls per request")
-            for where, count in counter.most_common(args.show_calls):
-                if count:
-                    print(f"  {count / 100:6.2f}  {where}")
+            for kind, total, counter in (("Python", python, frames), ("C", native, c_calls)):
+                print(f"\nsimples {key[1]}: {total:.0f} {kind} calls per request")
+                for where, count in counter.most_common(args.show_calls):
+                    if count:
+                        print(f"  {count / 100:6.2f}  {where}")
 
     timings: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     if not args.calls_only:
