@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import types
 import weakref
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
@@ -520,6 +521,12 @@ class Body:
         try:
             while (chunk := await self._pull()) is not None:
                 chunks.append(chunk)
+                if self._eof and self._inflater is None:
+                    # The last message came: no need to step _pull once more
+                    # to learn it (a body in one message is one step).
+                    if self._watch is not None:
+                        self._watch.stop()
+                    break
         except BaseException as exc:
             self._fail(exc)
             raise
@@ -543,12 +550,14 @@ class Body:
 
         ``schema`` (else the route's ``body=``): a type to validate the body into;
         422 when it does not fit (docs/types.md)."""
-        media = parse_content_type(self._content_type)[0]
-        if media in _FORM_TYPES:
-            raise HTTPError(
-                415,
-                f"JSON body sent as {media}: send it with Content-Type: application/json",
-            )
+        content_type = self._content_type
+        if content_type != "application/json":  # the common case needs no parsing
+            media = parse_content_type(content_type)[0]
+            if media in _FORM_TYPES:
+                raise HTTPError(
+                    415,
+                    f"JSON body sent as {media}: send it with Content-Type: application/json",
+                )
         data = await self.buffer(limit)
         if not data:
             raise HTTPError(400, "empty JSON body")
@@ -730,7 +739,7 @@ class Body:
                     # No deadline until a receive has to wait: a small body
                     # usually came with the head and is in the server's
                     # buffer already, and then no timer is armed at all.
-                    message = await _ArmIfWaiting(self._receive, self._arm)
+                    message = await _arm_if_waiting(self._receive, self._arm)
                 else:
                     watch.resume()
                     message = await self._receive()
@@ -839,42 +848,37 @@ class Body:
         return builder.result()
 
 
-class _ArmIfWaiting:
+@types.coroutine
+def _arm_if_waiting(receive: Receive, arm: Callable[[], None]) -> Generator[Any, Any, Message]:
     """Awaits ``receive()``, calling ``arm()`` before the first time it has to
     wait: the receive is stepped once by hand, and a message that is there
     already comes back without any timer work. Otherwise what it waits for
     (a future) goes up to the task as ``await`` would pass it, and whatever
-    the task sends or throws (a cancellation) goes down to the receive."""
-
-    __slots__ = ("_arm", "_receive")
-
-    def __init__(self, receive: Receive, arm: Callable[[], None]) -> None:
-        self._receive = receive
-        self._arm = arm
-
-    def __await__(self) -> Generator[Any, Any, Message]:
-        inner = self._receive().__await__()
+    the task sends or throws (a cancellation) goes down to the receive. A
+    generator-based coroutine (one frame, where an awaitable class costs its
+    constructor and its ``__await__``)."""
+    inner = receive().__await__()
+    try:
+        signal = inner.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
+    arm()
+    while True:
         try:
-            signal = inner.send(None)
-        except StopIteration as done:
-            message: Message = done.value
-            return message
-        self._arm()
-        while True:
+            sent = yield signal
+        except BaseException as exc:  # handed to the receive as is (a cancellation)
             try:
-                sent = yield signal
-            except BaseException as exc:  # handed to the receive as is (a cancellation)
-                try:
-                    signal = inner.throw(exc)
-                except StopIteration as done:
-                    message = done.value
-                    return message
-            else:
-                try:
-                    signal = inner.send(sent)
-                except StopIteration as done:
-                    message = done.value
-                    return message
+                signal = inner.throw(exc)
+            except StopIteration as done:
+                message = done.value
+                return message
+        else:
+            try:
+                signal = inner.send(sent)
+            except StopIteration as done:
+                message = done.value
+                return message
 
 
 class _NoDeadline:
@@ -900,6 +904,9 @@ class _NoDeadline:
 
 
 
+_C: Final = (b"c", b"C")
+
+
 def request_body(
     receive: Receive,
     headers: list[tuple[bytes, bytes]],
@@ -913,7 +920,8 @@ def request_body(
         # ASGI promises lowercase names; a server that breaks the promise
         # still gets its Content-* headers read.
         if name[:8] != b"content-":
-            if name[:8].lower() != b"content-":
+            # (the first byte compared first: no lower() for the other names)
+            if name[:1] not in _C or name[:8].lower() != b"content-":
                 continue
             name = name.lower()
         if name == b"content-type":
