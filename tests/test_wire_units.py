@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
+from typing import Any
 
 import pytest
 
 from simples.server import _sound
-from simples.timers import BodyDeadline
+from simples.timers import YOUTH, BodyDeadline
 
 CL = (b"content-length", b"3")
 TE = (b"transfer-encoding", b"chunked")
@@ -106,3 +108,81 @@ def test_idle_still_fires() -> None:
         return await _expires(deadline, 2), deadline.reason
 
     assert asyncio.run(main()) == (True, "no body bytes for 0.2 s")
+
+
+class _CountingLoop(asyncio.SelectorEventLoop):
+    """A loop that counts the timers it is asked for."""
+
+    timers = 0
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        self.timers += 1
+        return super().call_at(when, callback, *args, context=context)
+
+
+def test_a_deadline_that_ends_young_costs_no_timer_of_its_own() -> None:
+    # Under granian every body is handed over after one wait, so every body
+    # makes a deadline: those that end within YOUTH share one timer.
+    async def main() -> tuple[int, bool, bool]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, _CountingLoop)
+        before = loop.timers
+        for _ in range(100):
+            deadline = BodyDeadline(30, min_rate=1024, grace=10)
+            assert deadline.active
+            deadline.resume()
+            deadline.received += 100
+            deadline.pause()
+            deadline.stop()
+            assert not deadline.active
+        short_lived = loop.timers - before
+        # one that lives on gets its own timer, and still fires
+        late = BodyDeadline(YOUTH / 2)
+        late.resume()
+        expired = await _expires(late, 2)
+        return short_lived, expired, late.active
+
+    loop = _CountingLoop()
+    try:
+        short_lived, expired, active = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert short_lived == 1  # the shared timer of the young ones
+    assert expired
+    assert not active
+
+
+def test_young_deadlines_are_kept_per_loop_and_thread() -> None:
+    # The sync client runs its own loop in a thread: each loop checks its own.
+    results: list[str] = []
+
+    async def one() -> None:
+        deadline = BodyDeadline(0.1)
+        deadline.resume()
+        results.append(deadline.reason if await _expires(deadline, 2) else "missed")
+
+    threads = [threading.Thread(target=asyncio.run, args=(one(),)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    asyncio.run(one())
+    for thread in threads:
+        thread.join(5)
+    assert results == ["no body bytes for 0.1 s"] * 4
+
+
+def test_a_trickle_of_short_waits_still_grows_a_deadline_that_fires() -> None:
+    # Every wait is shorter than YOUTH, but the body as a whole is not young:
+    # its deadline gets a timer of its own and the rate bound applies.
+    async def main() -> tuple[bool, str]:
+        deadline = BodyDeadline(30, min_rate=1000, grace=0.2)
+        for _ in range(200):
+            deadline.resume()
+            if await _expires(deadline, YOUTH / 5):
+                return True, deadline.reason
+            deadline.received += 1  # a byte per wait: far under 1000 B/s
+            deadline.pause()
+        return False, ""
+
+    expired, reason = asyncio.run(main())
+    assert expired
+    assert "bytes/s" in reason

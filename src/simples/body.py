@@ -904,7 +904,9 @@ class _NoDeadline:
 
 
 
-_C: Final = (b"c", b"C")
+# The first byte of a Content-* name, in either case.
+_CONTENT_INITIAL: Final = (b"c", b"C")
+_CONTENT_FIELDS: Final = frozenset({b"content-type", b"content-length", b"content-encoding"})
 
 
 def request_body(
@@ -921,9 +923,11 @@ def request_body(
         # still gets its Content-* headers read.
         if name[:8] != b"content-":
             # (the first byte compared first: no lower() for the other names)
-            if name[:1] not in _C or name[:8].lower() != b"content-":
+            if name[:1] not in _CONTENT_INITIAL or name[:8].lower() != b"content-":
                 continue
             name = name.lower()
+        elif name not in _CONTENT_FIELDS:
+            name = name.lower()  # "content-Type"
         if name == b"content-type":
             if content_type is None:
                 content_type = value.decode("latin-1")

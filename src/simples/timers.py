@@ -21,8 +21,12 @@ asked for.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
+
+# How long a body deadline may live before it gets a timer of its own.
+YOUTH: Final = 0.05
 
 
 class IdleDeadline:
@@ -111,6 +115,13 @@ class BodyDeadline(TaskDeadline):
     lower the client's rate. ``received`` is added to by the reader (bytes off
     the wire). Per chunk: two clock reads and an addition, no timer call.
 
+    Most bodies are over within a millisecond of their first wait (granian
+    hands every body over after one): a deadline gets its own timer only once
+    it has lived ``YOUTH`` seconds. Until then it is one of the loop's young
+    deadlines, which share one timer (:class:`_Young`); creating and stopping
+    a short-lived deadline is then a set insertion and a removal. Every bound
+    is at least ``YOUTH`` seconds in practice (the smallest step is 0.05 s).
+
     * ``idle``: seconds without a byte (``inf`` = off);
     * ``min_rate``: bytes per second averaged over the waiting time, checked
       once ``grace`` seconds of it passed (0 = off);
@@ -118,29 +129,52 @@ class BodyDeadline(TaskDeadline):
 
     ``reason`` says which bound was missed once it expired."""
 
-    __slots__ = ("_since", "grace", "min_rate", "reason", "received", "total", "waited")
+    __slots__ = ("_since", "_young", "grace", "min_rate", "reason", "received", "total", "waited")
 
     def __init__(
         self, idle: float, *, min_rate: float = 0, grace: float = 0, total: float = 0
     ) -> None:
-        self.min_rate = float(min_rate)
-        self.grace = float(grace)
-        self.total = float(total)
+        # ints (the limits) or floats: only compared, added and formatted
+        self.min_rate = min_rate
+        self.grace = grace
+        self.total = total
         self.received = 0
         self.waited = 0.0
         self.reason = ""
         self._task = asyncio.current_task()
         # not IdleDeadline.__init__: its first timer would be at `idle`, which
         # may be off (inf) here while the rate or the total bound applies
-        self.idle = float(idle)
-        if not self.idle > 0:
+        self.idle = idle
+        if not idle > 0:
             raise ValueError(f"an idle timeout is a positive number of seconds, got {idle!r}")
         self.expired = False
         self.paused = True
-        self._expire = self._cancel
-        self._loop = asyncio.get_running_loop()
-        self._last = self._since = self._loop.time()
-        self._handle = self._loop.call_at(self._last + self._next_in(0.0), self._check)
+        # _expire stays unset: _check cancels the task itself
+        loop = self._loop = asyncio.get_running_loop()
+        self._last = self._since = loop.time()
+        self._handle = None
+        young = getattr(_threads, "young", None)
+        if young is None or young.loop is not loop:
+            young = _threads.young = _Young(loop)
+        self._young: _Young | None = young
+        young.add(self)
+
+    @property
+    def active(self) -> bool:
+        return self._handle is not None or self._young is not None
+
+    def stop(self) -> None:
+        young = self._young
+        if young is not None:
+            young.members.discard(self)
+            self._young = None
+        super().stop()
+
+    def grown(self) -> None:
+        """Called by :class:`_Young` once this deadline lived ``YOUTH`` seconds:
+        from now on it checks its bounds with its own timer."""
+        self._young = None
+        self._check()
 
     def resume(self) -> None:
         """The reader waits for the client from now on."""
@@ -189,9 +223,39 @@ class BodyDeadline(TaskDeadline):
             if self.reason:
                 self._handle = None
                 self.expired = True
-                self._expire()
+                self._cancel()
                 return
         step = self._next_in(waited)
         if not self.paused:
             step = min(step, max(self._last + self.idle - now, 0.05))
         self._handle = self._loop.call_at(now + step, self._check)
+
+
+class _Young:
+    """The body deadlines of one loop that are younger than ``YOUTH`` seconds,
+    with the one timer they share: when it fires, each member still running
+    is handed its own timer (``grown()``). The timer runs only while there
+    are members, at most once per ``YOUTH``."""
+
+    __slots__ = ("_handle", "loop", "members")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.members: set[BodyDeadline] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, deadline: BodyDeadline) -> None:
+        self.members.add(deadline)
+        if self._handle is None:
+            self._handle = self.loop.call_at(self.loop.time() + YOUTH, self._grow)
+
+    def _grow(self) -> None:
+        grown, self.members = self.members, set()
+        self._handle = None
+        for deadline in grown:
+            deadline.grown()
+
+
+# The young deadlines of the loop running in each thread (the sync client runs
+# its own loop in a thread of its own).
+_threads = threading.local()

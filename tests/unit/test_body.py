@@ -451,6 +451,56 @@ def test_json_ignores_a_lying_content_type_but_not_the_content(json_backend: str
     assert json_status(b"a=1&b=2", content_type="application/json") == 400
 
 
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json", 200),
+        ("application/json; charset=utf-8", 200),
+        ("APPLICATION/JSON", 200),
+        ("text/plain", 415),
+        ("Text/Plain; charset=utf-8", 415),
+        (" application/x-www-form-urlencoded ", 415),
+        ("multipart/form-data; boundary=x", 415),
+    ],
+)
+def test_json_refuses_the_types_a_cross_site_form_sends_in_any_spelling(
+    content_type: str, status: int
+) -> None:
+    # "application/json" exactly is not parsed at all: every other spelling is.
+    body, receive = make([b"[1]"], content_type=content_type)
+    if status == 200:
+        assert run(body.json()) == [1]
+    else:
+        assert status_of(body.json()) == status
+        assert receive.calls == 0  # refused before anything was received
+
+
+def test_request_body_reads_content_fields_in_any_case() -> None:
+    # ASGI promises lowercase names; a server that breaks the promise still has
+    # its Content-* fields read, and the other names are passed over.
+    raw = gzip.compress(b'{"a": 1}')
+    headers = [
+        (b"Cookie", b"content-type=nope"),
+        (b"CONTENT-TYPE", b"application/json"),
+        (b"Content-Length", str(len(raw)).encode()),
+        (b"content-Encoding", b"gzip"),
+        (b"contents", b"x"),
+    ]
+    body = body_module.request_body(Receiver([raw]), headers, dict(DEFAULT_LIMITS))
+    assert run(body.json()) == {"a": 1}
+    small = body_module.request_body(Receiver([raw]), headers, dict(DEFAULT_LIMITS), limit=5)
+    assert status_of(small.buffer()) == 413  # the declared length was read
+
+
+def test_a_body_in_one_message_is_received_once() -> None:
+    body, receive = make([b"whole"])
+    assert run(body.buffer()) == b"whole"
+    assert receive.calls == 1
+    body, receive = make([b"in ", b"two"])
+    assert run(body.buffer()) == b"in two"
+    assert receive.calls == 2
+
+
 # ---------------------------------------------------------------- content encoding
 
 
