@@ -434,6 +434,12 @@ def _inflater(content_encoding: str | None) -> _Inflater | None:
 # ---------------------------------------------------------------- Body
 
 
+# The last limits found complete: a router's settings.limits, the same mapping
+# for every request (settings are replaced, not changed), so one identity test
+# stands for comparing every key on each body.
+_complete_limits: Mapping[str, int] | None = None
+
+
 class Body:
     """The request body. Await it (or ``buffer()``) for bytes; ``text()``,
     ``json()``, ``qs()``, ``form()`` parse it; ``async for`` streams it.
@@ -481,7 +487,13 @@ class Body:
         self._content_encoding = content_encoding
         self._content_length = content_length
         # every key present, so that a limit is one subscript away
-        self._limits = limits if limits.keys() >= LIMITS.keys() else {**LIMITS, **limits}
+        global _complete_limits
+        if limits is not _complete_limits:
+            if limits.keys() >= LIMITS.keys():
+                _complete_limits = limits
+            else:
+                limits = {**LIMITS, **limits}
+        self._limits = limits
         self._limit = limit if limit is None else _check_limit(limit)
         self._state = _FRESH
         self._cache: bytes | None = None

@@ -238,6 +238,19 @@ def test_missing_limits_keys_fall_back_to_defaults() -> None:
     assert status_of(body.buffer()) == 413
 
 
+def test_complete_and_partial_limits_alternate() -> None:
+    # A complete mapping is remembered by identity; a partial one after it
+    # still gets the defaults, and its own values stay in force.
+    complete = {**DEFAULT_LIMITS, "body": 4}
+    for _ in range(2):
+        body, _ = make([b"12345"], limits=complete)
+        assert status_of(body.buffer()) == 413
+        body, _ = make([b"x" * 10], limits={"json_depth": 1})
+        assert run(body.buffer()) == b"x" * 10
+        body, _ = make([b"[[1]]"], limits={"json_depth": 1}, content_type="application/json")
+        assert status_of(body.json()) == 400
+
+
 def test_limit_zero_means_no_limit() -> None:
     data = b"y" * 3000
     body, _ = make(split(data, 512), limits={"body": 10})
