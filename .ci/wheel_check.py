@@ -97,7 +97,9 @@ def check_contents(wheel: Path, sdist: Path) -> None:
             raise SystemExit(f"wheel check: no entry point {needed!r} in the wheel")
     with tarfile.open(sdist) as archive:
         members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    for needed in ("pyproject.toml", "README.md", *(f"src/{name}" for name in modules)):
+    # hatch_build.py: the compiled build is made from the sdist too
+    sources = (f"src/{name}" for name in modules)
+    for needed in ("pyproject.toml", "README.md", "hatch_build.py", *sources):
         if needed not in members:
             raise SystemExit(f"wheel check: the sdist lacks {needed}")
 

@@ -26,11 +26,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from mypy_extensions import mypyc_attr
+
 _PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)(?:<([A-Za-z_][A-Za-z0-9_]*)>)?|\*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NONE = 1 << 62  # "no match yet": above every registration index
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Converter:
     """A parameter type: the text it accepts (``regex``, matched whole), how to
     turn that text into a value (``parse``; a ``ValueError`` or ``TypeError``
@@ -86,6 +89,7 @@ BUILTIN: dict[str, Converter] = {
 }
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Param:
     """``:name`` or ``:name<type>`` (``converter`` is ``None`` for plain text),
     or ``*`` (name ``"*"``)."""
@@ -173,6 +177,7 @@ class _Node:
 LINEAR = 8
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RouteTree:
     """The pattern routes of one method (in registration order) as a tree."""
 

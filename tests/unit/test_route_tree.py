@@ -12,6 +12,9 @@ from simples import paths
 from simples.paths import Converter, RouteTree, build_path, parse_pattern
 from simples.router import Router
 
+# Whether mypyc compiled simples.paths (hatch_build.py; ./dev test runs both).
+COMPILED = not paths.__file__.endswith(".py")
+
 
 async def handler(connection: Any) -> None:
     return None
@@ -184,7 +187,9 @@ def test_lookup_work_does_not_grow_with_the_number_of_routes(size: int) -> None:
         paths._walk = walk  # type: ignore[assignment]
     # the same few converter calls and tree steps for 10 or 1,000 routes
     assert counter.calls == 4  # one per segment a num edge meets
-    assert calls["walks"] == 7  # whatever the size
+    # (the compiled build calls _walk inside its own module, past the patch:
+    # there the converter calls above are what shows the work)
+    assert calls["walks"] == (0 if COMPILED else 7)  # whatever the size
 
 
 def test_router_match_order_through_the_tree() -> None:

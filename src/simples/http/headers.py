@@ -4,6 +4,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TypeVar, overload
 
+from mypy_extensions import mypyc_attr
+
 D = TypeVar("D")
 
 # RFC 9110 §5.6.2 tchar, the one definition of a token (header and method names,
@@ -31,6 +33,7 @@ def _key(name: str) -> bytes:
     return key
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Headers(Mapping[str, str]):
     """Request headers from the ASGI ``scope["headers"]`` list.
 

@@ -3,6 +3,8 @@
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
+from mypy_extensions import mypyc_attr
+
 V = TypeVar("V")
 D = TypeVar("D")
 T = TypeVar("T")
@@ -20,6 +22,7 @@ def _boolean(value: object) -> bool:
     raise ValueError("not a boolean (true/false, 1/0, yes/no, on/off)")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MultiDict(Mapping[str, V], Generic[V]):
     """Keys keep their first-seen order; each key holds one or more values."""
 
