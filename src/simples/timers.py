@@ -166,7 +166,7 @@ class BodyDeadline(TaskDeadline):
     def stop(self) -> None:
         young = self._young
         if young is not None:
-            young.members.discard(self)
+            young.discard(self)
             self._young = None
         super().stop()
 
@@ -248,6 +248,10 @@ class _Young:
         self.members.add(deadline)
         if self._handle is None:
             self._handle = self.loop.call_at(self.loop.time() + YOUTH, self._grow)
+
+    def discard(self, deadline: BodyDeadline) -> None:
+        """``deadline`` ended young: it will never need a timer."""
+        self.members.discard(deadline)
 
     def _grow(self) -> None:
         grown, self.members = self.members, set()
