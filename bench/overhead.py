@@ -4,11 +4,16 @@ interleaved rounds) and Python function calls per request.
 
     .venv/bin/python bench/overhead.py [--n 20000] [--rounds 5] [--apps bare,simples,...]
     .venv/bin/python bench/overhead.py --endpoints user --calls-only --show-calls 20
+    .venv/bin/python bench/overhead.py --apps bare,simples --baseline 4b174da
 
 Calls are counted with a ``sys.setprofile`` hook: every Python frame entered
 (a coroutine resumed counts again, as cProfile counts it), averaged over 100
 requests after the warm-up; C functions are counted apart. The counts are
 exact and repeatable, unlike the timings on a loaded machine.
+
+``--baseline REV`` adds ``simples@<commit>``: the same simples app on the package
+of git revision REV (exported as for ``bench/run.py --baseline``), served by a
+worker process of this script, whose timed runs take turns with the others'.
 
 The loop is uvloop when installed, as under uvicorn and granian (their default
 when it is): asyncio's own loop runs its timers in Python, which would count
@@ -25,15 +30,20 @@ import asyncio
 import collections
 import contextlib
 import importlib
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 # the apps import their shared data modules (bench_files, ...) by plain name,
 # as bench/run.py serves them from bench/apps
-sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+APPS_DIR = Path(__file__).resolve().parent / "apps"
+sys.path.insert(0, str(APPS_DIR))
 
 JSON_BODY = (
     b'{"name": "widget", "tags": ["a", "b", "c"], "stock": [100, 50, 60], '
@@ -46,6 +56,10 @@ ENDPOINTS: dict[str, tuple[str, str, bytes, bytes]] = {
     "user": ("GET", "/user/42", b"q=hello", b""),
     "json_post": ("POST", "/items", b"", JSON_BODY),
     "static_4k": ("GET", "/static/4k.txt", b"", b""),
+    # `json` behind what a typical API turns on: simples' router with CORS,
+    # compression, a timeout, the access log and sessions; Starlette's mount
+    # with its CORS, GZip and session middlewares
+    "stack": ("GET", "/stack/json", b"", b""),
     # the 1st and the 1,000th of 1,000 pattern routes (apps/many_routes.py)
     "route_1": ("GET", "/r0/items/42", b"", b""),
     "route_1000": ("GET", "/r999/items/42", b"", b""),
@@ -196,6 +210,77 @@ def module_for(name: str) -> str:
     return name if name == "bare" else f"{name}_app"
 
 
+class Baseline:
+    """The simples app on another revision's package, in a worker process of this
+    script (one process cannot import two packages named ``simples``). Its
+    figures are measured there, when the parent asks, so they take turns with
+    the parent's own."""
+
+    def __init__(self, revision: str, endpoints: list[str]) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from run import baseline_app  # the export bench/run.py --baseline uses
+
+        app = baseline_app(revision)
+        self.name = app.name
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(APPS_DIR), str(app.src)])}
+        command = [sys.executable, __file__, "--worker", "--endpoints", ",".join(endpoints)]
+        if sys.modules.get("opentelemetry", False) is not None:
+            command.append("--otel")
+        if not type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
+            command.append("--asyncio")
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+        )
+        hello = self.ask(None)
+        if not hello["file"].startswith(str(app.src)):
+            raise RuntimeError(f"{self.name} imported simples from {hello['file']}")
+        # (Python frames, C calls) per request, for the endpoints it serves
+        self.calls = {endpoint: (p, c) for endpoint, (p, c) in hello["calls"].items()}
+
+    def ask(self, command: list[Any] | None) -> Any:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        if command is not None:
+            self.process.stdin.write(json.dumps(command) + "\n")
+            self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} worker stopped")
+        return json.loads(line)
+
+    def timer(self, endpoint: str) -> Callable[[int], Awaitable[float]]:
+        async def time(n: int) -> float:
+            return float(self.ask(["time", endpoint, n]))
+
+        return time
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(30)
+
+
+async def worker(endpoints: list[str]) -> None:
+    """``--worker``: the simples app on whatever package the path gives, checked,
+    its calls counted, then timed runs on request (JSON lines on stdin/stdout)."""
+    import simples
+
+    app = importlib.import_module("simples_app").app
+    stop = await lifespan(app)
+    targets = {endpoint: Target(app, ENDPOINTS[endpoint]) for endpoint in endpoints}
+    calls = {}
+    for endpoint, target in targets.items():
+        if await target.check():
+            python, native, _, _ = await target.calls()
+            calls[endpoint] = [python, native]
+    hello = {"file": simples.__file__, "calls": calls}
+    print(json.dumps(hello), flush=True)
+    for line in sys.stdin:
+        _, endpoint, n = json.loads(line)
+        print(json.dumps(await targets[endpoint].time(n)), flush=True)
+    await stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000, help="requests per timed run")
@@ -210,8 +295,16 @@ async def main() -> None:
         metavar="K",
         help="list the K Python and C functions called most per request (simples only)",
     )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also the simples app on git revision REV's package"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     endpoints = args.endpoints.split(",")
+    if args.worker:
+        await worker(endpoints)
+        return
+    baseline = Baseline(args.baseline, endpoints) if args.baseline else None
     apps = {name: importlib.import_module(module_for(name)).app for name in args.apps.split(",")}
     stops = []
     for app in apps.values():
@@ -236,25 +329,39 @@ async def main() -> None:
                     if count:
                         print(f"  {count / 100:6.2f}  {where}")
 
+    # what each served (app, endpoint) is timed with, in table order
+    names = list(apps)
+    runs: dict[tuple[str, str], Callable[[int], Awaitable[float]]] = {
+        key: target.time for key, target in targets.items() if target is not None
+    }
+    if baseline is not None:
+        names.insert(names.index("simples") + 1 if "simples" in names else 0, baseline.name)
+        for endpoint, counted in baseline.calls.items():
+            runs[baseline.name, endpoint] = baseline.timer(endpoint)
+            calls[baseline.name, endpoint] = counted
+
     timings: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     if not args.calls_only:
-        live = [(key, target) for key, target in targets.items() if target is not None]
+        ordered = [(name, endpoint) for name in names for endpoint in endpoints]
+        live = [(key, runs[key]) for key in ordered if key in runs]
         for round_ in range(args.rounds):  # interleaved: each app once per round
             order = live[round_ % len(live) :] + live[: round_ % len(live)] if live else []
-            for key, target in order:
-                timings[key].append(await target.time(args.n))
+            for key, run in order:
+                timings[key].append(await run(args.n))
+    if baseline is not None:
+        baseline.close()
 
     width = 16
 
     def table(title: str, cell: Any) -> None:
         print(title)
-        print(f"{'app':<12}" + "".join(f"{name:>{width}}" for name in endpoints))
-        for name in apps:
+        print(f"{'app':<16}" + "".join(f"{name:>{width}}" for name in endpoints))
+        for name in names:
             cells = [
-                cell(name, endpoint) if targets[name, endpoint] is not None else "n/a"
+                cell(name, endpoint) if (name, endpoint) in runs else "n/a"
                 for endpoint in endpoints
             ]
-            print(f"{name:<12}" + "".join(f"{text:>{width}}" for text in cells))
+            print(f"{name:<16}" + "".join(f"{text:>{width}}" for text in cells))
 
     if not args.calls_only:
         table(
@@ -263,9 +370,7 @@ async def main() -> None:
         )
     table(
         "\ncalls per request: all (Python + C, as cProfile counts them) / Python frames",
-        lambda name, endpoint: (
-            f"{sum(calls[name, endpoint]):.0f} / {calls[name, endpoint][0]:.0f}"
-        ),
+        lambda name, endpoint: f"{sum(calls[name, endpoint]):.0f} / {calls[name, endpoint][0]:.0f}",
     )
     for stop in stops:
         await stop()

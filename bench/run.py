@@ -5,7 +5,7 @@ Stdlib only. Run it with the project's virtualenv (``./dev bench`` does):
 
     .venv/bin/python bench/run.py [--quick] [--rounds 5] [--duration 5]
         [--engines uvicorn,granian] [--apps bare,simples,starlette,falcon,blacksheep]
-        [--endpoints plaintext,json,user]
+        [--endpoints plaintext,json,user] [--baseline REV]
 
 Method (see bench/README.md): the server is pinned to one CPU and wrk to the
 other; every app is checked (status, headers, body) before it is measured; the
@@ -24,6 +24,7 @@ import datetime as dt
 import http.client
 import importlib.metadata
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +47,7 @@ BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
 APPS_DIR = BENCH / "apps"
 RESULTS = BENCH / "results"
+DATA = BENCH / "data"  # made here, not versioned
 HOST = "127.0.0.1"
 
 
@@ -86,7 +89,8 @@ class Endpoint:
     check: Callable[[Reply], str | None] | None = None
 
     def served_by(self, app: str) -> bool:
-        return self.apps is None or app in self.apps
+        # "simples@abc1234" is the simples app on another revision (--baseline)
+        return self.apps is None or app.partition("@")[0] in self.apps
 
     def request_body(self) -> bytes | None:
         if self.body is not None:
@@ -284,6 +288,16 @@ ENDPOINTS: list[Endpoint] = [
         expect_headers=(("Content-Encoding", "gzip"),),
         check=_gzip_report,
     ),
+    # `json` behind what a typical API turns on: simples' router with CORS,
+    # compression, a timeout, the access log and sessions; Starlette's mount
+    # with its CORS, GZip and session middlewares (bench/README.md).
+    Endpoint(
+        name="stack",
+        path="/stack/json",
+        apps=frozenset({"simples", "starlette"}),
+        expect_content_type="application/json",
+        expect_json={"message": "Hello, World!"},
+    ),
     # The routes scenario (bench/apps/many_routes.py): the 1st, 100th and
     # 1,000th of 1,000 pattern routes registered after the app's own.
     *(
@@ -308,6 +322,7 @@ class App:
     name: str
     module: str  # a module in bench/apps exposing ``app``
     needs_redis: bool = False  # gets REDIS_URL; the harness starts a redis-server
+    src: Path = PROJECT / "src"  # the simples package it runs on (--baseline: another)
 
     @property
     def target(self) -> str:
@@ -641,7 +656,7 @@ class Server:
 
     def __enter__(self) -> Server:
         env = dict(os.environ)
-        paths = [str(APPS_DIR), str(PROJECT / "src")]
+        paths = [str(APPS_DIR), str(self.app.src)]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -1043,6 +1058,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--apps", type=names(list(APPS)), default=list(APPS))
     parser.add_argument("--endpoints", type=names([e.name for e in ENDPOINTS]),
                         default=[e.name for e in ENDPOINTS])  # fmt: skip
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run the simples app on the package of git revision REV, "
+                        "in the same rounds (an app named simples@REV)")  # fmt: skip
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--server-cpu", type=int, default=0)
@@ -1058,11 +1076,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0:
         parser.error("--rounds and --duration must be >= 1, --warmup >= 0")
+    if args.baseline:
+        try:
+            app = baseline_app(args.baseline)
+        except ValueError as exc:
+            parser.error(str(exc))
+        APPS[app.name] = app
+        # beside the simples app, so the two run one after the other in a round
+        where = args.apps.index("simples") + 1 if "simples" in args.apps else len(args.apps)
+        args.apps.insert(where, app.name)
     if BASELINE not in args.apps:
         log(f"bench: note: without {BASELINE!r} there are no ratios")
     if args.no_pin:
         args.server_cpu = args.client_cpu = None
     return args
+
+
+def baseline_app(revision: str) -> App:
+    """The simples app on the package of another git revision: its ``src`` is
+    exported once per commit under bench/data/revisions/ and put first on the
+    servers' path instead of this checkout's. The apps and endpoints stay this
+    checkout's, so a before/after pair runs in the same rounds, as ratios to
+    the same bare runs (README: "Before and after")."""
+
+    def git(*command: str) -> bytes:
+        done = subprocess.run(["git", *command], cwd=PROJECT, capture_output=True, timeout=60)
+        if done.returncode != 0:
+            # (rev-parse --quiet says nothing of an unknown name)
+            said = done.stderr.decode().strip() or "not a commit of this repository"
+            raise ValueError(f"--baseline {revision}: {said}")
+        return done.stdout
+
+    commit = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+    target = DATA / "revisions" / commit
+    if not (target / "src" / "simples" / "__init__.py").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=target.parent))
+        try:
+            archive = git("archive", "--format=tar", commit, "src")
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(work, filter="data")
+            shutil.rmtree(target, ignore_errors=True)
+            work.rename(target)  # whole or not at all: an interrupted export is not used
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return App(f"simples@{commit[:7]}", "simples_app", src=target / "src")
 
 
 def preflight(args: argparse.Namespace) -> None:
