@@ -58,6 +58,23 @@ def process(*args: str) -> Iterator[subprocess.Popen[str]]:
         child.communicate(timeout=10)
 
 
+def wait_for_line(child: subprocess.Popen[str], text: str, seconds: float = 15.0) -> None:
+    """Read the child's output until a line holds ``text`` (bounded in time)."""
+    seen = threading.Event()
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if text in line:
+                seen.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert seen.is_set(), f"{text!r} not printed within {seconds} s"
+
+
 def test_start_returns_addresses_and_stop_frees_the_port() -> None:
     app = simples.server()
     app.get("/", lambda c: "up")
@@ -151,7 +168,9 @@ def test_listen_stops_gracefully_on_sigterm() -> None:
 
         thread = threading.Thread(target=slow)
         thread.start()
-        time.sleep(0.3)
+        # Signalled once the request is in the handler (a fixed sleep lost the
+        # race on a loaded machine: the signal came before the request).
+        wait_for_line(child, "slow started")
         child.send_signal(signal.SIGTERM)
         thread.join(10)
         assert child.wait(15) == 0

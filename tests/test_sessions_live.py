@@ -176,6 +176,14 @@ def no_session_cookie(response: httpx.Response) -> bool:
     return not any(line.startswith("_session=") for line in response.headers.get_list("set-cookie"))
 
 
+def until(condition: Any, seconds: float = 15.0) -> None:
+    """Wait for ``condition()`` to hold, polling, bounded in time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
 def timed(call: Any, *args: Any, **kwargs: Any) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = call(*args, **kwargs)
@@ -552,12 +560,17 @@ def test_redis_killed_and_restarted_mid_run() -> None:
                         traffic.append((response.status_code, took, response.json()))
                         time.sleep(0.02)
 
+            def seen(status: int, since: int = 0) -> bool:
+                return any(entry[0] == status for entry in traffic[since:])
+
             thread = threading.Thread(target=hammer)
             thread.start()
             try:
-                time.sleep(0.3)
+                # Waits on what the background client saw, not on fixed sleeps: on
+                # a loaded machine it may not have been answered yet.
+                until(lambda: len(traffic) >= 3)
                 server.kill()
-                time.sleep(0.2)
+                until(lambda: seen(503))
 
                 # A request carrying a session needs the store: 503 through the error route.
                 response, took = timed(http.get, "/read")
@@ -578,8 +591,9 @@ def test_redis_killed_and_restarted_mid_run() -> None:
                 response = fresh.get("/count")
                 assert (response.status_code, no_session_cookie(response)) == (503, True)
 
+                restarted = len(traffic)
                 server.start()  # same port, empty dataset (no persistence)
-                time.sleep(0.3)
+                until(lambda: seen(200, restarted))
             finally:
                 stop.set()
                 thread.join(10)
@@ -704,12 +718,22 @@ def test_every_acknowledged_write_survives_a_redis_pause() -> None:
                 threads = [threading.Thread(target=writer, args=(i,)) for i in range(len(clients))]
                 for thread in threads:
                     thread.start()
+                def each_saw(status: int, since: list[int], count: int = 1) -> bool:
+                    return all(
+                        sum(outcome[1] == status for outcome in outcomes[start:]) >= count
+                        for outcomes, start in zip(results, since, strict=True)
+                    )
+
+                # Each step waits on what every writer saw (fixed sleeps raced on a
+                # loaded machine): writes acknowledged, refused, then acknowledged.
                 try:
-                    time.sleep(0.4)
+                    until(lambda: each_saw(200, [0] * len(clients), 3))
                     server.pause()
-                    time.sleep(1.0)
+                    paused = [len(outcomes) for outcomes in results]
+                    until(lambda: each_saw(503, paused))
                     server.resume()
-                    time.sleep(0.6)
+                    resumed = [len(outcomes) for outcomes in results]
+                    until(lambda: each_saw(200, resumed))
                 finally:
                     server.resume()
                     stop.set()

@@ -29,6 +29,7 @@ async def user(connection: HTTPConnection) -> dict[str, object]:
 
 @server.get("/slow")
 async def slow(connection: HTTPConnection) -> str:
+    print("slow started", flush=True)  # a test waits for it before it signals
     await asyncio.sleep(float(connection.query.get("s", "1")))
     return "finished"
 
