@@ -10,7 +10,7 @@ import pytest
 
 import simples
 from simples import HTTPConnection
-from simples.response import Response, ResponseStateError
+from simples.response import PreparedAnswer, Response, ResponseStateError
 from simples.types import Message
 
 
@@ -213,3 +213,82 @@ def test_a_refused_redirect_target_changes_nothing() -> None:
     assert status == 200
     assert "location" not in headers
     assert body == b"stayed"
+
+
+# ---------------------------------------------------------------- prepared answers
+
+LINES = (("etag", '"5-1"'), ("content-type", "text/plain"), ("accept-ranges", "bytes"))
+
+
+def _answers(shape: str) -> tuple[list[Message], list[Message], dict[str, list[str]]]:
+    """The messages of respond_prepared() and of fill() + respond() on the same
+    response shape, and the headers the prepared one leaves to read."""
+
+    async def prepare(response: Response) -> None:
+        if shape == "header":
+            response.set("x-set", ["1"])
+        elif shape == "status":
+            response.set_status(404)
+        elif shape == "hook":
+
+            async def hook(body: bytes | None) -> bytes | None:
+                response.set("x-hook", [response.headers["etag"][0]])
+                return body
+
+            response.on_start(hook)
+
+    async def go() -> tuple[list[Message], list[Message], dict[str, list[str]]]:
+        answer = PreparedAnswer(LINES, b"hello")
+        fast, slow = Sink(), Sink()
+        prepared = Response(fast, head_only=shape == "head")
+        await prepare(prepared)
+        await prepared.respond_prepared(answer)
+        usual = Response(slow, head_only=shape == "head")
+        await prepare(usual)
+        usual.fill(LINES)
+        await usual.respond(b"hello")
+        assert prepared.finished
+        assert prepared.state == "finished"
+        return fast.messages, slow.messages, prepared.headers
+
+    result: tuple[list[Message], list[Message], dict[str, list[str]]] = run(go())
+    return result
+
+
+@pytest.mark.parametrize("shape", ["plain", "head", "header", "status", "hook"])
+def test_a_prepared_answer_goes_out_as_respond_would_send_it(shape: str) -> None:
+    fast, slow, headers = _answers(shape)
+    assert fast == slow
+    prepared = [(b"etag", b'"5-1"'), (b"content-type", b"text/plain"), (b"accept-ranges", b"bytes")]
+    sent = fast[0]["headers"]
+    assert [line for line in sent if line in prepared] == prepared
+    assert sent[-1] == (b"content-length", b"5")
+    assert fast[1]["body"] == (b"" if shape == "head" else b"hello")
+    # what went out can be read afterwards (logs, after-hooks)
+    assert headers["content-length"] == ["5"]
+    assert headers["etag"] == ['"5-1"']
+
+
+def test_a_prepared_answer_is_not_changed_by_whoever_edits_what_was_sent() -> None:
+    async def go() -> list[Message]:
+        answer = PreparedAnswer(LINES, b"hello")
+        sink = Sink()
+        for _ in range(2):
+            await Response(sink).respond_prepared(answer)
+            # a wrapping middleware editing the start message in place
+            sink.messages[-2]["headers"].append((b"x-added", b"1"))
+        return sink.messages
+
+    first, _, second, _ = run(go())
+    assert first["headers"] == second["headers"]
+    assert first["headers"].count((b"x-added", b"1")) == 1
+
+
+def test_a_prepared_answer_cannot_answer_twice() -> None:
+    async def go() -> None:
+        response = Response(Sink())
+        await response.respond(b"first")
+        await response.respond_prepared(PreparedAnswer(LINES, b"hello"))
+
+    with pytest.raises(ResponseStateError, match="already started"):
+        run(go())

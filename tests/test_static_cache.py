@@ -264,3 +264,31 @@ def test_a_cached_answer_takes_start_hooks_and_middleware_headers_as_a_fresh_one
         answers[name] = second
     assert answers["hooked"].headers["x-hook"] == answers["hooked"].headers["etag"]
     assert answers["tagged"].headers["x-tag"] == "on"
+
+
+def test_a_middleware_editing_the_head_in_place_does_not_change_the_kept_answer(
+    public: Path,
+) -> None:
+    # Starlette's MutableHeaders edits the start message's list in place; the
+    # lines prepared for a kept file are shared by every hit.
+    from starlette.datastructures import MutableHeaders
+
+    def stamping(app: Any) -> Any:
+        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+            async def stamp(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    MutableHeaders(scope=message).append("x-seen", "1")
+                await send(message)
+
+            await app(scope, receive, stamp)
+
+        return wrapped
+
+    app = app_for(public).wrap(stamping)
+    with simples.client(app).sync() as live:
+        answers = [live.get("/a.txt") for _ in range(3)]
+        assert len(memory_of(app)) == 1
+        assert [answer.buffer() for answer in answers] == [b"first"] * 3
+    for answer in answers:
+        assert answer.headers.getall("x-seen") == ["1"]
+    assert list(answers[1].headers.items()) == list(answers[2].headers.items())

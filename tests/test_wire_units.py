@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from simples.server import _sound
-from simples.timers import YOUTH, BodyDeadline
+from simples.timers import YOUTH, BodyDeadline, IdleDeadline, TaskDeadline
 
 CL = (b"content-length", b"3")
 TE = (b"transfer-encoding", b"chunked")
@@ -186,3 +186,37 @@ def test_a_trickle_of_short_waits_still_grows_a_deadline_that_fires() -> None:
     expired, reason = asyncio.run(main())
     assert expired
     assert "bytes/s" in reason
+
+
+def test_keep_and_idle_deadlines_that_end_young_share_one_timer() -> None:
+    # The timeout section arms keep() on every exchange: ended within YOUTH,
+    # it costs no timer of its own. Shorter than YOUTH, it gets one at once.
+    async def main() -> tuple[int, int, bool, bool]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, _CountingLoop)
+        before = loop.timers
+        for _ in range(100):
+            deadline = TaskDeadline(30)
+            assert deadline.active
+            deadline.touch()
+            deadline.stop()
+            assert not deadline.active
+        young = loop.timers - before
+        before = loop.timers
+        fired: list[bool] = []
+        short = IdleDeadline(YOUTH / 5, lambda: fired.append(True))
+        own = loop.timers - before
+        # one that outlives its youth gets its own timer and still fires
+        grown = IdleDeadline(YOUTH * 2, lambda: fired.append(True))
+        await asyncio.sleep(YOUTH * 4)
+        return young, own, fired == [True, True], short.active or grown.active
+
+    loop = _CountingLoop()
+    try:
+        young, own, both_fired, active = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert young == 1  # the shared timer of the young ones
+    assert own == 1
+    assert both_fired
+    assert not active

@@ -21,6 +21,20 @@ async def report(connection):
     return bench_files.REPORT
 
 
+# What a typical API router turns on: every exchange goes through the features.
+stack = app.router("/stack")
+stack.cors(origins=["https://example.com"])
+stack.compression()
+stack.timeout(30)
+stack.logger(log=lambda line: None)
+stack.session(store=simples.MemoryStore())
+
+
+@stack.get("/json")
+async def stack_json(connection):
+    return {"message": "Hello, World!"}
+
+
 @app.get("/template")
 async def template(connection):
     await connection.render("products.html", PAGE)

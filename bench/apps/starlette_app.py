@@ -9,6 +9,7 @@ from many_routes import ROUTES, route_template
 from page_data import PAGE, TEMPLATES
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -108,6 +109,19 @@ app = Starlette(
         Mount("/static", app=StaticFiles(directory=bench_files.ensure())),
         # gzip level 6 on both sides (Starlette's default is 9); the mount keeps
         # the compression cost off the other endpoints, as simples' sub-router does
+        # simples' `stack` router: CORS, compression and sessions on every
+        # request (Starlette has no access log or idle timeout of its own)
+        Mount(
+            "/stack",
+            app=Starlette(
+                routes=[Route("/json", json_)],
+                middleware=[
+                    Middleware(CORSMiddleware, allow_origins=["https://example.com"]),
+                    Middleware(GZipMiddleware),
+                    session_middleware,
+                ],
+            ),
+        ),
         Mount(
             "/compressed",
             app=GZipMiddleware(

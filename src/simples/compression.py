@@ -243,7 +243,9 @@ FEATURE = CompressionFeature()
 
 
 def _no_transform(response: Response) -> bool:
-    directives = response.headers.get("cache-control", ())
+    directives = response.headers.get("cache-control")
+    if not directives:
+        return False  # the common case, without the generator
     return any("no-transform" in value.lower() for value in directives)
 
 

@@ -9,9 +9,9 @@ parent. Every section belongs to one feature of ``features.FEATURES``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from .feature import Enabled, Feature, is_on
+from .feature import Enabled, Feature
 from .features import FEATURES, REGISTRY
 from .hosts import AllowedHosts
 
@@ -64,6 +64,19 @@ def merge(
     return merged
 
 
+#: The features of one phase in registry order, each with its ``enabled``
+#: switch and its compiled state: what an exchange walks through.
+Plan = tuple[tuple[Feature, Enabled, Any], ...]
+
+# phase: (the attribute of its features, the attribute of its plan)
+_PHASES: Final = {
+    "attach": ("attaching", "attach_plan"),
+    "attach_ws": ("ws_attaching", "ws_attach_plan"),
+    "answer": ("answering", "answer_plan"),
+    "finish": ("finishing", "finish_plan"),
+}
+
+
 class Settings:
     """A router's resolved configuration plus what is derived from it once: the
     features that take part in exchanges, and their compiled states."""
@@ -72,13 +85,17 @@ class Settings:
         "_router",
         "_states",
         "allowed_hosts",
+        "answer_plan",
         "answering",
+        "attach_plan",
         "attaching",
+        "finish_plan",
         "finishing",
         "limits",
         "proxy_hops",
         "sections",
         "trusted",
+        "ws_attach_plan",
         "ws_attaching",
     )
 
@@ -103,6 +120,12 @@ class Settings:
         self.ws_attaching = tuple(feature for feature in on if feature.takes("attach_ws"))
         self.answering = tuple(feature for feature in on if feature.takes("answer"))
         self.finishing = tuple(feature for feature in on if feature.takes("finish"))
+        #: The same as plans (``plan()``), made on first use: states compile
+        #: lazily (a static folder is resolved when the server starts).
+        self.attach_plan: Plan | None = None
+        self.ws_attach_plan: Plan | None = None
+        self.answer_plan: Plan | None = None
+        self.finish_plan: Plan | None = None
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.sections[section]
@@ -118,6 +141,18 @@ class Settings:
         section = self.sections[name]
         return section if section.get("enabled", True) is not False else None
 
+    def plan(self, phase: str) -> Plan:
+        """The plan of ``phase`` (``"attach"``, ``"attach_ws"``, ``"answer"``,
+        ``"finish"``), compiling the states it needs; kept in ``<phase>_plan``.
+        Walking it costs no call per feature for its switch and its state."""
+        features, kept = _PHASES[phase]
+        plan: Plan = tuple(
+            (feature, self.sections[feature.name]["enabled"], self.state(feature))
+            for feature in getattr(self, features)
+        )
+        setattr(self, kept, plan)
+        return plan
+
     def state(self, feature: Feature) -> Any:
         """What ``feature`` compiled from this router's section (built once)."""
         states = self._states
@@ -128,4 +163,4 @@ class Settings:
         return state
 
 
-__all__ = ["DEFAULTS", "Enabled", "Settings", "is_on", "merge", "normalise"]
+__all__ = ["DEFAULTS", "Enabled", "Plan", "Settings", "merge", "normalise"]

@@ -25,7 +25,7 @@ from .http.cookies import cookie_line
 from .http.headers import validate_header_name, validate_header_value
 from .http.links import format_links
 from .http.mediatypes import resolve_type
-from .log import access_logger, format_line
+from .log import LogTarget, emit, format_line
 from .request import Request
 from .response import Response
 from .timers import TaskDeadline
@@ -39,7 +39,6 @@ logger = logging.getLogger("simples")
 
 Callback = Callable[[], Any]
 HeaderValue = str | int | bool | list[str | int | bool] | tuple[str | int | bool, ...]
-LogTarget = Callable[[str], Any] | logging.Logger
 ConnectionHook = Callable[["HTTPConnection", bytes | None], Awaitable[bytes | None]]
 
 
@@ -239,12 +238,7 @@ class HTTPConnection(Request):
         logger: LogTarget | None = None,
     ) -> HTTPConnection:
         """Format one log line from ``%tokens`` and hand it to ``logger``."""
-        line = format_line(self, format, tokens)
-        target = logger if logger is not None else access_logger
-        if isinstance(target, logging.Logger):
-            target.info(line)
-        else:
-            target(line)
+        emit(format_line(self, format, tokens), logger)
         return self
 
     def on_start(self, hook: ConnectionHook) -> None:

@@ -20,7 +20,7 @@ from . import observe
 from .chain import run_chain
 from .connection import HTTPConnection
 from .errors import HTTPError
-from .feature import is_on
+from .feature import switched_on
 from .mount import child_scope
 from .types import Message
 
@@ -87,11 +87,12 @@ async def router_answer(connection: HTTPConnection) -> None:
     """What a router says when no route took the request."""
     router = connection.router
     settings = router.settings
-    for feature in settings.answering:
-        if is_on(settings.sections[feature.name], connection) and await feature.answer(
-            connection, settings.state(feature)
-        ):
-            return
+    if settings.answering:
+        for feature, enabled, state in settings.answer_plan or settings.plan("answer"):
+            if (enabled is True or switched_on(enabled, connection)) and await feature.answer(
+                connection, state
+            ):
+                return
     allowed = router.allowed(connection.path)
     if allowed:
         connection.header("allow", ", ".join(allowed))
@@ -148,9 +149,10 @@ async def run_exchange(connection: HTTPConnection, router: Router) -> None:
     response = connection.response
     try:
         try:
-            for feature in settings.attaching:
-                if is_on(settings.sections[feature.name], connection):
-                    await feature.attach(connection, settings.state(feature))
+            if settings.attaching:
+                for feature, enabled, state in settings.attach_plan or settings.plan("attach"):
+                    if enabled is True or switched_on(enabled, connection):
+                        await feature.attach(connection, state)
             chain = router.chain
             if route is not None and not chain:
                 # the common case, without the endpoint's coroutine in between
@@ -276,9 +278,10 @@ async def _finish(connection: HTTPConnection, settings: Settings) -> None:
     body = connection.body_reader
     if body is not None:
         await body.aclose()
-    for feature in settings.finishing:
-        if is_on(settings.sections[feature.name], connection):
-            feature.finish(connection, settings.state(feature))
+    if settings.finishing:
+        for feature, enabled, state in settings.finish_plan or settings.plan("finish"):
+            if enabled is True or switched_on(enabled, connection):
+                feature.finish(connection, state)
 
 
 __all__ = ["MUTE_ABORTS", "ExchangeAborted", "endpoint_of", "router_answer", "run_exchange"]

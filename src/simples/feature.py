@@ -32,11 +32,10 @@ if TYPE_CHECKING:
 Enabled = bool | Callable[[Any], bool]
 
 
-def is_on(section: Mapping[str, Any], connection: Any) -> bool:
-    """Whether a section applies to this (HTTP or WebSocket) connection."""
-    enabled = section["enabled"]
-    if enabled is True:
-        return True
+def switched_on(enabled: Enabled, connection: Any) -> bool:
+    """Whether a section's ``enabled`` switch other than ``True`` (callers test
+    that inline: it is the common case) applies to this (HTTP or WebSocket)
+    connection."""
     return bool(enabled(connection)) if callable(enabled) else bool(enabled)
 
 
@@ -83,4 +82,4 @@ class Feature:
         return getattr(cls, phase) is not getattr(Feature, phase)
 
 
-__all__ = ["Enabled", "Feature", "is_on"]
+__all__ = ["Enabled", "Feature", "switched_on"]

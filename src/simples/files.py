@@ -41,6 +41,7 @@ from .http.headers import validate_header_value
 from .http.mediatypes import DEFAULT_TYPE, is_compressible, resolve_type
 from .http.qvalues import choose_encoding
 from .http.ranges import content_range, multipart_heads, parse_range, unsatisfied_range
+from .response import PreparedAnswer
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
@@ -1006,8 +1007,8 @@ def _open_static(
 # ------------------------------------------------------------- memory cache
 
 
-# A kept file, its Cache-Control, and the header lines of its plain 200.
-CacheEntry = tuple["FileInfo", str | None, tuple[tuple[str, str], ...]]
+# A kept file, its Cache-Control, and its plain 200 (header lines and body).
+CacheEntry = tuple["FileInfo", str | None, PreparedAnswer]
 
 
 class FileCache:
@@ -1081,7 +1082,7 @@ class FileCache:
         lines += [("content-type", info.media), ("accept-ranges", "bytes")]
         self.drop(key)
         entries = self._entries
-        entries[key] = (info, cache, tuple(lines))
+        entries[key] = (info, cache, PreparedAnswer(lines, head))
         self.size += size
         while len(entries) > self.entries or self.size > self.limit:
             _, (old, _, _) = entries.popitem(last=False)
@@ -1160,9 +1161,8 @@ async def serve_static(connection: HTTPConnection, static: Static) -> bool:
             response = connection.response
             if not response.headers and response.status == 200 and _CONDITIONS.isdisjoint(fields):
                 # The common hit (no middleware set a header, no precondition):
-                # the lines _answer_file would set, prepared when it was kept.
-                response.fill(cached[2])
-                await response.respond(cached[0].head or b"")
+                # the answer _answer_file would give, prepared when it was kept.
+                await response.respond_prepared(cached[2])
                 return True
             await _answer_file(connection, cached[0], cached[1], fields)
             return True

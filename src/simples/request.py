@@ -273,7 +273,7 @@ class Request:
                 full = scope["path"]
                 path = full if full.startswith(root) else root + path
             url = self._url = URL(self._protocol, self._host, path, query)
-            if not self.router.settings.sections["allowed_hosts"]["hosts"]:
+            if not _warned and not self.router.settings.sections["allowed_hosts"]["hosts"]:
                 _warn_unchecked_host(self._host)
         return url
 

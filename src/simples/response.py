@@ -177,7 +177,10 @@ class Response:
         """Add one more line (``set-cookie``)."""
         if self.started:
             self.expect_idle()
-        self.headers.setdefault(name, []).append(value)
+        # A new list, never an edit in place: _run_hooks keeps a shallow copy.
+        headers = self.headers
+        values = headers.get(name)
+        headers[name] = [value] if values is None else [*values, value]
 
     def remove(self, *names: str) -> None:
         if self.started:
@@ -191,7 +194,8 @@ class Response:
             self.expect_idle()
         current = self.headers.get("vary")
         for token in tokens:
-            updated = with_token(current, token)
+            # no Vary yet (the common case): with_token's answer, without the call
+            updated = [token] if not current else with_token(current, token)
             if updated is not None:
                 current = self.headers["vary"] = updated
 
@@ -268,7 +272,8 @@ class Response:
 
     async def _run_hooks(self, hooks: list[StartHook], body: bytes | None) -> bytes | None:
         saved_status = self.status
-        saved = {name: list(values) for name, values in self.headers.items()}
+        # Shallow: this class replaces a name's list of lines, never edits one.
+        saved = self.headers.copy()
         index = 0
         try:
             for index, hook in enumerate(hooks):  # noqa: B007 - index read on failure
@@ -302,6 +307,33 @@ class Response:
         self._state = FINISHED  # _move, inlined on the hot path
         self.finished = True
         await send({"type": _BODY, "body": b"" if self.head_only else sent})
+
+    async def respond_prepared(self, answer: PreparedAnswer) -> None:
+        """Send ``answer``, a whole 200 made once for many exchanges. When nothing
+        else shapes this response (no header set, no start hook, status 200) its
+        lines go out as encoded when it was made; otherwise they fill in what
+        the response lacks and :meth:`respond` sends it as any other."""
+        headers = self.headers
+        if headers or self._hooks is not None or self.status != 200 or self.started:
+            self.fill(answer.lines)
+            await self.respond(answer.body)
+            return
+        # What _head would leave: the lines by name, Content-Length last.
+        for name, value in answer.lines:
+            headers[name] = [value]
+        headers["content-length"] = [answer.length]
+        self._state = STREAMING  # _move, inlined as in respond()
+        self.started = True
+        deadline = self.deadline
+        if deadline is not None:
+            deadline.touch()
+        send = self._send
+        # A copy: a wrapping middleware may edit the list it is given in place
+        # (Starlette's MutableHeaders does), and the prepared one is shared.
+        await send({"type": _START, "status": 200, "headers": list(answer.raw)})
+        self._state = FINISHED
+        self.finished = True
+        await send({"type": _BODY, "body": b"" if self.head_only else answer.body})
 
     async def respond_plain(self, status: int) -> None:
         """The default answer for an error status: its reason phrase as text."""
@@ -392,12 +424,32 @@ class _NameBytes(dict[str, bytes]):
 _NAME_BYTES: Final = _NameBytes()
 
 
+class PreparedAnswer:
+    """A whole 200 answer sent many times (a static file kept in memory): its
+    body and header lines, checked and encoded once, for
+    :meth:`Response.respond_prepared`. The lines are lowercase names with
+    validated values, without Content-Length (the body's length is added)."""
+
+    __slots__ = ("body", "length", "lines", "raw")
+
+    def __init__(self, lines: Iterable[tuple[str, str]], body: bytes) -> None:
+        self.lines = tuple(lines)
+        self.body = body
+        self.length = str(len(body))
+        # the start message's lines, byte for byte as _head would encode them
+        self.raw = (
+            *((_NAME_BYTES[name], value.encode("latin-1")) for name, value in self.lines),
+            (b"content-length", self.length.encode()),
+        )
+
+
 __all__ = [
     "ABORTED",
     "FINISHED",
     "IDLE",
     "STREAMING",
     "Encoder",
+    "PreparedAnswer",
     "Response",
     "ResponseStateError",
     "StartHook",

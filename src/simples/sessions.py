@@ -445,7 +445,6 @@ class SavePlan:
         "data",
         "deleted",
         "destroyed",
-        "id",
         "regenerated",
         "replace",
         "source",
@@ -455,7 +454,6 @@ class SavePlan:
     def __init__(
         self,
         *,
-        id: str,
         source: str | None,
         data: dict[str, Any],
         written: set[str],
@@ -464,7 +462,6 @@ class SavePlan:
         regenerated: bool,
         destroyed: bool,
     ) -> None:
-        self.id = id
         #: The id whose stored data the session mirrors (None: nothing stored).
         self.source = source
         self.data = data
@@ -516,8 +513,12 @@ class Session(MutableMapping[str, Any]):
         "_written",
     )
 
-    def __init__(self, store: SessionStore, id: str, data: dict[str, Any], *, is_new: bool) -> None:
+    def __init__(
+        self, store: SessionStore, id: str | None, data: dict[str, Any], *, is_new: bool
+    ) -> None:
         self._store = store
+        # None: a random one is drawn when first needed (most new sessions are
+        # never written, and a draw is a system call)
         self._id = id
         self._data = data
         self._is_new = is_new
@@ -537,7 +538,10 @@ class Session(MutableMapping[str, Any]):
 
     @property
     def id(self) -> str:
-        return self._id
+        id = self._id
+        if id is None:
+            id = self._id = _new_id()
+        return id
 
     @property
     def is_new(self) -> bool:
@@ -549,6 +553,18 @@ class Session(MutableMapping[str, Any]):
         """True once the request looked at the data: the answer may depend on
         whose session it is (the response then varies on Cookie)."""
         return self._read
+
+    @property
+    def pristine(self) -> bool:
+        """New in this request and left alone: nothing to save, no cookie."""
+        return self._source is None and not (
+            self._destroyed
+            or self._regenerated
+            or self._replace
+            or self._written
+            or self._deleted
+            or self._snapshots
+        )
 
     @property
     def changed(self) -> bool:
@@ -617,7 +633,7 @@ class Session(MutableMapping[str, Any]):
         """Give the session a new id, keeping its data (call it after a login).
 
         The old id stops working when the response is committed."""
-        self._id = _new_id()
+        self._id = None  # drawn when needed
         self._regenerated = True
 
     async def destroy(self) -> None:
@@ -634,13 +650,12 @@ class Session(MutableMapping[str, Any]):
         self._data.clear()
         self._reset_changes()
         self._source = None
-        self._id = _new_id()
+        self._id = None  # drawn when needed
         self._destroyed = True
 
     def plan(self) -> SavePlan:
         """What committing this request's work means (read by ``SessionManager``)."""
         return SavePlan(
-            id=self._id,
             source=self._source,
             data=self._data,
             written=self._written | self._mutated_in_place(),
@@ -670,7 +685,8 @@ class Session(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         # The id is a bearer credential; keep it out of logs and tracebacks.
-        return f"<Session {self._id[:6]}… keys={len(self._data)} new={self._is_new}>"
+        shown = "(none yet)" if self._id is None else self._id[:6] + "…"
+        return f"<Session {shown} keys={len(self._data)} new={self._is_new}>"
 
 
 # --------------------------------------------------------------------------- manager
@@ -774,7 +790,7 @@ class SessionManager:
             data = await self.store.get(cookie_value)
             if isinstance(data, dict):
                 return Session(self.store, cookie_value, data, is_new=False)
-        return Session(self.store, _new_id(), {}, is_new=True)
+        return Session(self.store, None, {}, is_new=True)
 
     async def commit(self, session: Session, *, https: bool) -> str | None:
         """Save what the request did to ``session``; return the Set-Cookie value
@@ -783,6 +799,8 @@ class SessionManager:
         Raises ``TypeError`` naming the key when a value is not JSON,
         ``SessionTooLarge`` over ``max_size`` (nothing written) and
         ``StoreUnavailable`` when the store cannot be reached."""
+        if session.pristine:
+            return None  # the commonest case, without making a plan
         plan = session.plan()
         if plan.touched_only:
             if plan.destroyed:
@@ -799,7 +817,7 @@ class SessionManager:
         checked = data.keys() if replace else written
         if not self._store_checks_json:
             _check_json(data, checked)
-        new_id = plan.id
+        new_id = session.id
         try:
             if self.max_size:
                 self._check_size(data)

@@ -6,6 +6,12 @@ timer, re-armed lazily: ``touch()`` only notes the time (a timer call per
 chunk or message would cost more than the chunk), and when the timer fires it
 re-arms itself at the last touch plus ``idle`` unless that moment is past.
 
+Most deadlines end young (an exchange is over in milliseconds, its ``keep()``
+or body deadline with it): a deadline of at least ``YOUTH`` seconds starts
+without a timer of its own, as one of the loop's young deadlines that share
+one timer (``_Young``), and gets its own only if it lives ``YOUTH`` seconds.
+Creating and stopping one that ends young is a set insertion and a removal.
+
 What firing does is the owner's choice (``expire``): the WebSocket closes its
 socket; the HTTP exchange and the body reader cancel their task with
 ``TaskDeadline``, whose ``withdraw()`` is the one place a cancellation it caused
@@ -25,7 +31,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-# How long a body deadline may live before it gets a timer of its own.
+# How long a deadline may live before it gets a timer of its own.
 YOUTH: Final = 0.05
 
 
@@ -35,7 +41,7 @@ class IdleDeadline:
     While ``paused`` the clock does not count (the body reader pauses while the
     handler, not the client, is the one being slow)."""
 
-    __slots__ = ("_expire", "_handle", "_last", "_loop", "expired", "idle", "paused")
+    __slots__ = ("_expire", "_handle", "_last", "_loop", "_young", "expired", "idle", "paused")
 
     def __init__(self, idle: float, expire: Callable[[], Any]) -> None:
         if idle <= 0:
@@ -44,11 +50,23 @@ class IdleDeadline:
         self.expired = False
         self.paused = False
         self._expire = expire
-        self._loop = asyncio.get_running_loop()
-        self._last = self._loop.time()
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(
-            self._last + self.idle, self._check
-        )
+        loop = self._loop = asyncio.get_running_loop()
+        self._last = loop.time()
+        self._handle: asyncio.TimerHandle | None = None
+        self._young: _Young | None = None
+        if self.idle < YOUTH:
+            self._handle = loop.call_at(self._last + self.idle, self._check)
+        else:
+            self._join_young()
+
+    def _join_young(self) -> None:
+        """Wait as one of this loop's young deadlines (see the module's docs)."""
+        loop = self._loop
+        young = getattr(_threads, "young", None)
+        if young is None or young.loop is not loop:
+            young = _threads.young = _Young(loop)
+        self._young = young
+        young.add(self)
 
     def touch(self) -> None:
         """Note activity now (cheap: no timer is moved)."""
@@ -56,6 +74,10 @@ class IdleDeadline:
 
     def stop(self) -> None:
         """Disarm for good. Safe to call more than once."""
+        young = self._young
+        if young is not None:
+            young.discard(self)
+            self._young = None
         handle = self._handle
         if handle is not None:
             handle.cancel()
@@ -63,7 +85,13 @@ class IdleDeadline:
 
     @property
     def active(self) -> bool:
-        return self._handle is not None
+        return self._handle is not None or self._young is not None
+
+    def grown(self) -> None:
+        """Called by :class:`_Young` once this deadline lived ``YOUTH`` seconds:
+        from now on it keeps time with its own timer."""
+        self._young = None
+        self._check()
 
     def _check(self) -> None:
         now = self._loop.time()
@@ -116,11 +144,9 @@ class BodyDeadline(TaskDeadline):
     the wire). Per chunk: two clock reads and an addition, no timer call.
 
     Most bodies are over within a millisecond of their first wait (granian
-    hands every body over after one): a deadline gets its own timer only once
-    it has lived ``YOUTH`` seconds. Until then it is one of the loop's young
-    deadlines, which share one timer (:class:`_Young`); creating and stopping
-    a short-lived deadline is then a set insertion and a removal. Every bound
-    is at least ``YOUTH`` seconds in practice (the smallest step is 0.05 s).
+    hands every body over after one): it starts young, whatever its bounds
+    (they are at least ``YOUTH`` seconds in practice: the smallest step is
+    0.05 s).
 
     * ``idle``: seconds without a byte (``inf`` = off);
     * ``min_rate``: bytes per second averaged over the waiting time, checked
@@ -129,7 +155,7 @@ class BodyDeadline(TaskDeadline):
 
     ``reason`` says which bound was missed once it expired."""
 
-    __slots__ = ("_since", "_young", "grace", "min_rate", "reason", "received", "total", "waited")
+    __slots__ = ("_since", "grace", "min_rate", "reason", "received", "total", "waited")
 
     def __init__(
         self, idle: float, *, min_rate: float = 0, grace: float = 0, total: float = 0
@@ -142,8 +168,9 @@ class BodyDeadline(TaskDeadline):
         self.waited = 0.0
         self.reason = ""
         self._task = asyncio.current_task()
-        # not IdleDeadline.__init__: its first timer would be at `idle`, which
-        # may be off (inf) here while the rate or the total bound applies
+        # not IdleDeadline.__init__: an idle deadline under YOUTH would get its
+        # own timer at once, while here the rate or the total bound may be what
+        # applies (idle inf), and the clock starts paused
         self.idle = idle
         if not idle > 0:
             raise ValueError(f"an idle timeout is a positive number of seconds, got {idle!r}")
@@ -153,28 +180,7 @@ class BodyDeadline(TaskDeadline):
         loop = self._loop = asyncio.get_running_loop()
         self._last = self._since = loop.time()
         self._handle = None
-        young = getattr(_threads, "young", None)
-        if young is None or young.loop is not loop:
-            young = _threads.young = _Young(loop)
-        self._young: _Young | None = young
-        young.add(self)
-
-    @property
-    def active(self) -> bool:
-        return self._handle is not None or self._young is not None
-
-    def stop(self) -> None:
-        young = self._young
-        if young is not None:
-            young.discard(self)
-            self._young = None
-        super().stop()
-
-    def grown(self) -> None:
-        """Called by :class:`_Young` once this deadline lived ``YOUTH`` seconds:
-        from now on it checks its bounds with its own timer."""
-        self._young = None
-        self._check()
+        self._join_young()
 
     def resume(self) -> None:
         """The reader waits for the client from now on."""
@@ -232,7 +238,7 @@ class BodyDeadline(TaskDeadline):
 
 
 class _Young:
-    """The body deadlines of one loop that are younger than ``YOUTH`` seconds,
+    """The deadlines of one loop that are younger than ``YOUTH`` seconds,
     with the one timer they share: when it fires, each member still running
     is handed its own timer (``grown()``). The timer runs only while there
     are members, at most once per ``YOUTH``."""
@@ -241,15 +247,15 @@ class _Young:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.members: set[BodyDeadline] = set()
+        self.members: set[IdleDeadline] = set()
         self._handle: asyncio.TimerHandle | None = None
 
-    def add(self, deadline: BodyDeadline) -> None:
+    def add(self, deadline: IdleDeadline) -> None:
         self.members.add(deadline)
         if self._handle is None:
             self._handle = self.loop.call_at(self.loop.time() + YOUTH, self._grow)
 
-    def discard(self, deadline: BodyDeadline) -> None:
+    def discard(self, deadline: IdleDeadline) -> None:
         """``deadline`` ended young: it will never need a timer."""
         self.members.discard(deadline)
 

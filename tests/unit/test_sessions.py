@@ -501,6 +501,38 @@ def test_new_untouched_session_sends_nothing_and_writes_nothing() -> None:
     run(main())
 
 
+def test_a_new_session_is_pristine_until_something_is_done_to_it() -> None:
+    # pristine: commit returns at once, with no plan, no id drawn, no store call
+    async def main() -> list[bool]:
+        manager = SessionManager(store=RecordingStore())
+        seen = []
+        for step in ("read", "write", "delete", "clear", "regenerate", "destroy"):
+            session = await manager.load(None)
+            assert session.pristine
+            if step == "read":
+                session.get("missing")
+            elif step == "write":
+                session["n"] = 1
+            elif step == "delete":
+                session["n"] = 1
+                del session["n"]
+            elif step == "clear":
+                session.clear()
+            elif step == "regenerate":
+                session.regenerate()
+            else:
+                await session.destroy()
+            seen.append(session.pristine)
+        stored = await manager.load(None)
+        stored["n"] = 1
+        await manager.commit(stored, https=False)
+        seen.append(stored.pristine)  # saved: no longer new
+        return seen
+
+    assert run(main()) == [True, False, False, False, False, False, False]
+    assert "(none yet)" in repr(Session(MemoryStore(), None, {}, is_new=True))
+
+
 def test_ids_are_random_urlsafe_and_long() -> None:
     async def main() -> None:
         manager = SessionManager()

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from typing import TypeVar, overload
 
 from mypy_extensions import mypyc_attr
@@ -22,6 +23,8 @@ _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
 
 # Caches keyed by the names applications use: few distinct values, bounded anyway.
 _KEYS: dict[str, bytes] = {}
+_NAME = itemgetter(0)
+_ABSENT = object()
 _VALID_NAMES: dict[str, str] = {}
 
 
@@ -76,7 +79,9 @@ class Headers(Mapping[str, str]):
         """Whether the server kept ASGI's promise of lowercase names (checked once)."""
         lowercase = self._all_lower
         if lowercase is None:
-            lowercase = self._all_lower = all(name == name.lower() for name, _ in self.raw)
+            # All names at once, in C (a generator would be a frame per header).
+            names = b"".join(map(_NAME, self.raw))
+            lowercase = self._all_lower = names == names.lower()
         return lowercase
 
     def __getitem__(self, name: str) -> str:
@@ -115,8 +120,7 @@ class Headers(Mapping[str, str]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        index = self._index
-        return bool(self._scan(name)) if index is None else name.lower() in index
+        return self.get(name, _ABSENT) is not _ABSENT
 
     def __iter__(self) -> Iterator[str]:
         index = self._index

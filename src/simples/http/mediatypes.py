@@ -183,6 +183,8 @@ _ALSO_COMPRESSIBLE = frozenset(
 # only stops a caller feeding it unbounded distinct values from growing memory.
 _CACHE: dict[str, str] = {}
 _CACHE_LIMIT = 512
+# is_compressible's answers by the Content-Type as sent.
+_COMPRESSIBLE: dict[str, bool] = {}
 
 
 def media_type_for(extension: str) -> str | None:
@@ -234,8 +236,15 @@ def _needs_charset(base: str) -> bool:
 
 def is_compressible(media_type: str) -> bool:
     """Whether a body of this type is worth compressing; parameters are ignored."""
+    known = _COMPRESSIBLE.get(media_type)
+    if known is not None:
+        return known  # asked for every response compression sees: remembered
     base = media_type.partition(";")[0].strip(" \t").lower()
-    return _is_text(base) or base in _ALSO_COMPRESSIBLE
+    known = _is_text(base) or base in _ALSO_COMPRESSIBLE
+    if len(_COMPRESSIBLE) >= _CACHE_LIMIT:
+        _COMPRESSIBLE.clear()
+    _COMPRESSIBLE[media_type] = known
+    return known
 
 
 def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:

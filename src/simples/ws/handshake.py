@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..chain import run_chain
 from ..errors import HTTPError
-from ..feature import is_on
+from ..feature import switched_on
 from ..mount import child_scope, replay
 from ..observe import routed
 from ..types import Message, Receive, Scope, Send
@@ -68,11 +68,12 @@ async def _run(hub: Hub, ws: WebSocketConnection, first: Message) -> None:
             await ws.refuse(endpoint)
             return
         settings = ws.router.settings
-        for feature in settings.ws_attaching:
-            if is_on(settings.sections[feature.name], ws) and not await feature.attach_ws(
-                ws, settings.state(feature)
-            ):
-                return
+        if settings.ws_attaching:
+            for feature, enabled, state in settings.ws_attach_plan or settings.plan("attach_ws"):
+                if (enabled is True or switched_on(enabled, ws)) and not await feature.attach_ws(
+                    ws, state
+                ):
+                    return
         await hub.activate()
         chain: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = ws.router.chain
         if chain:
