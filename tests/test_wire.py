@@ -381,6 +381,29 @@ def test_a_413_with_an_unread_body_closes_the_connection(engine: Engine) -> None
     assert status_of(answer) == 413
 
 
+def test_bodies_read_to_their_content_length_keep_the_connection(engine: Engine) -> None:
+    # The reader stops at the declared length without asking for the server's
+    # end-of-body message (granian sends it separately): the next request on
+    # the connection must still be read and answered, whole or in pieces.
+    with Wire(engine.port) as wire:
+        for path, pieces in (
+            (b"/upload", [b"hello"]),
+            (b"/stream", [b"abc", b"defg"]),
+            (b"/upload", [b"x" * 70000]),
+        ):
+            size = sum(len(piece) for piece in pieces)
+            wire.send(b"POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % (path, size))
+            for piece in pieces:
+                time.sleep(0.05)
+                wire.send(piece)
+            expected = b"%s %d" % (path, size)
+            assert wire.read(5, until=expected).endswith(expected)
+            wire.received = b""
+        wire.send(b"GET /ping HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert wire.read(5, until=b"pong").endswith(b"pong")
+        assert not wire.closed
+
+
 def test_slow_heads_are_cut(engine: Engine) -> None:
     # five clients each sending a byte of their head every 0.3 s
     started = time.monotonic()

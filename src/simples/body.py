@@ -771,7 +771,14 @@ class Body:
                     self._eof = True
                 if not data:
                     continue
-                self._wire += len(data)
+                wire = self._wire = self._wire + len(data)
+                if wire == self._content_length:
+                    # The body ends where Content-Length says (RFC 9112 §6.3),
+                    # and the server holds a request to it. Granian hands a
+                    # whole body over with more_body=True and its end in one
+                    # more, empty message: waiting for that one costs a trip
+                    # through the event loop per request.
+                    self._eof = True
                 if watch is not None:
                     watch.received += len(data)
                 if inflater is None:
