@@ -4,7 +4,7 @@ interleaved rounds) and Python function calls per request.
 
     .venv/bin/python bench/overhead.py [--n 20000] [--rounds 5] [--apps bare,simples,...]
     .venv/bin/python bench/overhead.py --endpoints user --calls-only --show-calls 20
-    .venv/bin/python bench/overhead.py --apps bare,simples --baseline 4b174da
+    .venv/bin/python bench/overhead.py --apps bare,simples --baseline 4b174da --compiled
 
 Calls are counted with a ``sys.setprofile`` hook: every Python frame entered
 (a coroutine resumed counts again, as cProfile counts it), averaged over 100
@@ -14,6 +14,10 @@ exact and repeatable, unlike the timings on a loaded machine.
 ``--baseline REV`` adds ``simples@<commit>``: the same simples app on the package
 of git revision REV (exported as for ``bench/run.py --baseline``), served by a
 worker process of this script, whose timed runs take turns with the others'.
+``--compiled`` adds ``simples@compiled`` the same way: this checkout's package
+as the opt-in compiled build makes it (built as for ``bench/run.py
+--compiled``); the profiler does not see compiled functions, so its call
+counts leave them out.
 
 The loop is uvloop when installed, as under uvicorn and granian (their default
 when it is): asyncio's own loop runs its timers in Python, which would count
@@ -210,17 +214,14 @@ def module_for(name: str) -> str:
     return name if name == "bare" else f"{name}_app"
 
 
-class Baseline:
-    """The simples app on another revision's package, in a worker process of this
-    script (one process cannot import two packages named ``simples``). Its
-    figures are measured there, when the parent asks, so they take turns with
-    the parent's own."""
+class PackageWorker:
+    """The simples app on another package (another revision's, or the compiled
+    build), in a worker process of this script (one process cannot import two
+    packages named ``simples``). Its figures are measured there, when the
+    parent asks, so they take turns with the parent's own. ``app``: what
+    bench/run.py's ``baseline_app`` or ``compiled_app`` gives."""
 
-    def __init__(self, revision: str, endpoints: list[str]) -> None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from run import baseline_app  # the export bench/run.py --baseline uses
-
-        app = baseline_app(revision)
+    def __init__(self, app: Any, endpoints: list[str]) -> None:
         self.name = app.name
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(APPS_DIR), str(app.src)])}
         command = [sys.executable, __file__, "--worker", "--endpoints", ",".join(endpoints)]
@@ -258,6 +259,19 @@ class Baseline:
         if self.process.stdin is not None:
             self.process.stdin.close()
         self.process.wait(30)
+
+
+def package_workers(args: argparse.Namespace, endpoints: list[str]) -> list[PackageWorker]:
+    """The workers of ``--baseline`` and ``--compiled``, in that order."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import baseline_app, compiled_app  # the packages bench/run.py runs
+
+    others = []
+    if args.baseline:
+        others.append(PackageWorker(baseline_app(args.baseline), endpoints))
+    if args.compiled:
+        others.append(PackageWorker(compiled_app(), endpoints))
+    return others
 
 
 async def worker(endpoints: list[str]) -> None:
@@ -298,13 +312,18 @@ async def main() -> None:
     parser.add_argument(
         "--baseline", metavar="REV", help="also the simples app on git revision REV's package"
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also the simples app on the opt-in compiled build (its compiled calls uncounted)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     endpoints = args.endpoints.split(",")
     if args.worker:
         await worker(endpoints)
         return
-    baseline = Baseline(args.baseline, endpoints) if args.baseline else None
+    others = package_workers(args, endpoints)
     apps = {name: importlib.import_module(module_for(name)).app for name in args.apps.split(",")}
     stops = []
     for app in apps.values():
@@ -334,11 +353,13 @@ async def main() -> None:
     runs: dict[tuple[str, str], Callable[[int], Awaitable[float]]] = {
         key: target.time for key, target in targets.items() if target is not None
     }
-    if baseline is not None:
-        names.insert(names.index("simples") + 1 if "simples" in names else 0, baseline.name)
-        for endpoint, counted in baseline.calls.items():
-            runs[baseline.name, endpoint] = baseline.timer(endpoint)
-            calls[baseline.name, endpoint] = counted
+    where = names.index("simples") + 1 if "simples" in names else 0
+    for other in others:
+        names.insert(where, other.name)
+        where += 1
+        for endpoint, counted in other.calls.items():
+            runs[other.name, endpoint] = other.timer(endpoint)
+            calls[other.name, endpoint] = counted
 
     timings: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     if not args.calls_only:
@@ -348,8 +369,8 @@ async def main() -> None:
             order = live[round_ % len(live) :] + live[: round_ % len(live)] if live else []
             for key, run in order:
                 timings[key].append(await run(args.n))
-    if baseline is not None:
-        baseline.close()
+    for other in others:
+        other.close()
 
     width = 16
 

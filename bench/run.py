@@ -5,7 +5,7 @@ Stdlib only. Run it with the project's virtualenv (``./dev bench`` does):
 
     .venv/bin/python bench/run.py [--quick] [--rounds 5] [--duration 5]
         [--engines uvicorn,granian] [--apps bare,simples,starlette,falcon,blacksheep]
-        [--endpoints plaintext,json,user] [--baseline REV]
+        [--endpoints plaintext,json,user] [--baseline REV] [--compiled]
 
 Method (see bench/README.md): the server is pinned to one CPU and wrk to the
 other; every app is checked (status, headers, body) before it is measured; the
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import http.client
 import importlib.metadata
 import importlib.util
@@ -1061,6 +1062,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline", metavar="REV",
                         help="also run the simples app on the package of git revision REV, "
                         "in the same rounds (an app named simples@REV)")  # fmt: skip
+    parser.add_argument("--compiled", action="store_true",
+                        help="also run the simples app on this checkout's opt-in compiled "
+                        "build (hatch_build.py, built first), in the same rounds (an app "
+                        "named simples@compiled)")  # fmt: skip
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--server-cpu", type=int, default=0)
@@ -1076,13 +1081,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0:
         parser.error("--rounds and --duration must be >= 1, --warmup >= 0")
+    others: list[Callable[[], App]] = []
     if args.baseline:
+        others.append(lambda: baseline_app(args.baseline))
+    if args.compiled:
+        others.append(compiled_app)
+    for make in reversed(others):
         try:
-            app = baseline_app(args.baseline)
+            app = make()
         except ValueError as exc:
             parser.error(str(exc))
         APPS[app.name] = app
-        # beside the simples app, so the two run one after the other in a round
+        # beside the simples app, so they run one after the other in a round
         where = args.apps.index("simples") + 1 if "simples" in args.apps else len(args.apps)
         args.apps.insert(where, app.name)
     if BASELINE not in args.apps:
@@ -1121,6 +1131,36 @@ def baseline_app(revision: str) -> App:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return App(f"simples@{commit[:7]}", "simples_app", src=target / "src")
+
+
+def compiled_app() -> App:
+    """The simples app on this checkout's package as the opt-in compiled build
+    makes it (mypyc, ``hatch_build.py``): built under bench/data/compiled/,
+    once per state of ``src/simples`` and interpreter, and put first on the
+    servers' path. The profiler of ``bench/overhead.py`` does not see compiled
+    functions: their calls are not counted."""
+    package = PROJECT / "src" / "simples"
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    target = DATA / "compiled" / digest.hexdigest()[:16]
+    if not (target / "simples" / "__init__.py").exists():
+        log("bench: building the compiled package (hatch_build.py, about half a minute)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+        try:
+            done = subprocess.run(
+                [sys.executable, str(PROJECT / "hatch_build.py"), str(work / "build")],
+                capture_output=True, text=True, timeout=900,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise ValueError(f"--compiled: the build failed: {done.stderr.strip()[-2000:]}")
+            shutil.rmtree(target, ignore_errors=True)
+            (work / "build").rename(target)  # whole or not at all
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return App("simples@compiled", "simples_app", src=target)
 
 
 def preflight(args: argparse.Namespace) -> None:

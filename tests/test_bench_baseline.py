@@ -1,8 +1,10 @@
 """bench/run.py --baseline: the simples app on another revision's package, in the
-same rounds as this checkout's (a before/after pair measured side by side)."""
+same rounds as this checkout's (a before/after pair measured side by side);
+--compiled: the same on the opt-in compiled build."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -92,3 +94,46 @@ def test_overhead_times_the_baseline_in_a_worker_of_its_own() -> None:
     assert float(timed[2]) > 0
     # the same code on both sides: the same calls per request
     assert counted[1:] == rows[2][1:]
+
+
+def test_the_compiled_build_is_made_once_and_served_beside_simples(tmp_path: Path) -> None:
+    # bench/data/compiled/ (shared with ./dev bench): built once per state of
+    # the package and interpreter, then reused
+    app = run.compiled_app()
+    assert app.name == "simples@compiled"
+    assert app.src.parent == run.DATA / "compiled"
+    extensions = sorted(path.name.partition(".")[0] for path in app.src.rglob("*.so"))
+    assert extensions == ["headers", "multidict", "paths", "query", "simples__mypyc"]
+    stamp = [path.stat().st_mtime_ns for path in app.src.glob("simples__mypyc*")]
+    assert run.compiled_app().src == app.src
+    assert [path.stat().st_mtime_ns for path in app.src.glob("simples__mypyc*")] == stamp
+
+    # next to simples (and after a baseline), in the same rounds
+    commit = head_commit()
+    args = run.parse_args(["--compiled", "--baseline", "HEAD", "--apps", "bare,simples,falcon"])
+    assert args.apps == ["bare", "simples", f"simples@{commit[:7]}", "simples@compiled", "falcon"]
+
+    # a server of that app runs on the compiled modules and answers right
+    user = next(e for e in run.ENDPOINTS if e.name == "user")
+    with run.Server(run.ENGINES["uvicorn"], app, None, tmp_path) as server:
+        server.wait_ready(user, 30)
+        assert run.problems(user, run.fetch(server.port, user)) is None
+
+
+def test_overhead_times_the_compiled_build_whose_calls_it_cannot_see() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/overhead.py", "--apps", "simples", "--compiled",
+         "--endpoints", "plaintext,user", "--n", "50", "--rounds", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        # the pure package beside it, also when this suite runs on the compiled one
+        env={name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("simples")]
+    assert [row[0] for row in rows] == ["simples", "simples@compiled"] * 2
+    assert all(float(cell) > 0 for cell in rows[1][1:])
+    pure, compiled = rows[2], rows[3]
+    # plaintext goes through no compiled function; user's route lookup, query
+    # and headers do, and the profiler counts none of those frames
+    assert compiled[1:4] == pure[1:4]
+    assert int(compiled[6]) < int(pure[6])
