@@ -23,8 +23,8 @@ The loop is uvloop when installed, as under uvicorn and granian (their default
 when it is): asyncio's own loop runs its timers in Python, which would count
 frames no served request pays. ``--asyncio`` uses asyncio's loop; ``--otel``
 keeps OpenTelemetry importable (by default it is hidden, as for an app that
-does not have it installed: with it, simples names the current span, five
-calls more per request).
+does not have it installed: with it, simples looks for a span to name, four
+calls more per request while no tracing is set up).
 """
 
 from __future__ import annotations

@@ -24,15 +24,18 @@ if TYPE_CHECKING:
 # the exchange before it calls name_span, so that without OpenTelemetry an
 # exchange pays one module-global read.
 TRACE: Any = None
+# opentelemetry.context.get_current, once TRACE is the module
+_current_context: Any = None
 
 
 def _load() -> Any:
-    global TRACE
+    global TRACE, _current_context
     try:
-        from opentelemetry import trace
+        from opentelemetry import context, trace
     except ImportError:
         TRACE = False
     else:
+        _current_context = context.get_current
         TRACE = trace
     return TRACE
 
@@ -53,7 +56,13 @@ def name_span(scope: Scope, route: Route, method: str) -> None:
         trace = _load()
     if trace is False:
         return
-    span = trace.get_current_span()
+    # OpenTelemetry installed is not tracing set up: while nothing put a value
+    # in the current context there is no span, and one call says so where
+    # get_current_span() and is_recording() take five.
+    current = _current_context()
+    if not current:
+        return
+    span = trace.get_current_span(current)
     if not span.is_recording():
         return
     template = route.path_format
