@@ -1118,18 +1118,13 @@ def baseline_app(revision: str) -> App:
         return done.stdout
 
     commit = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
-    target = DATA / "revisions" / commit
-    if not (target / "src" / "simples" / "__init__.py").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=target.parent))
-        try:
-            archive = git("archive", "--format=tar", commit, "src")
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(work, filter="data")
-            shutil.rmtree(target, ignore_errors=True)
-            work.rename(target)  # whole or not at all: an interrupted export is not used
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+
+    def export(folder: Path) -> None:
+        archive = git("archive", "--format=tar", commit, "src")
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+
+    target = made_once(DATA / "revisions" / commit, export)
     return App(f"simples@{commit[:7]}", "simples_app", src=target / "src")
 
 
@@ -1144,23 +1139,35 @@ def compiled_app() -> App:
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
-    target = DATA / "compiled" / digest.hexdigest()[:16]
-    if not (target / "simples" / "__init__.py").exists():
+
+    def build(folder: Path) -> None:
         log("bench: building the compiled package (hatch_build.py, about half a minute)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-        try:
-            done = subprocess.run(
-                [sys.executable, str(PROJECT / "hatch_build.py"), str(work / "build")],
-                capture_output=True, text=True, timeout=900,
-            )  # fmt: skip
-            if done.returncode != 0:
-                raise ValueError(f"--compiled: the build failed: {done.stderr.strip()[-2000:]}")
-            shutil.rmtree(target, ignore_errors=True)
-            (work / "build").rename(target)  # whole or not at all
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        done = subprocess.run(
+            [sys.executable, str(PROJECT / "hatch_build.py"), str(folder)],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ValueError(f"--compiled: the build failed: {done.stderr.strip()[-2000:]}")
+
+    target = made_once(DATA / "compiled" / digest.hexdigest()[:16], build)
     return App("simples@compiled", "simples_app", src=target)
+
+
+def made_once(target: Path, make: Callable[[Path], None]) -> Path:
+    """``target``, a folder that ``make`` fills unless it is there already. It
+    is made beside it under a temporary name and renamed when whole: an
+    interrupted run never leaves a half-made one to be used."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".making-", dir=target.parent))
+    try:
+        make(work / "made")
+        shutil.rmtree(target, ignore_errors=True)  # another run's, made meanwhile
+        (work / "made").rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 def preflight(args: argparse.Namespace) -> None:
