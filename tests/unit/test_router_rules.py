@@ -149,3 +149,30 @@ def test_owner_looks_at_the_routers_sharing_the_first_segment() -> None:
     everything = root.router("/")  # prefix "": owns what no longer prefix owns
     assert root.owner("/other") is everything
     assert root.owner("/api/v1") is v1
+
+
+@pytest.mark.parametrize("filler", [0, 20], ids=["linear", "tree"])
+def test_params_come_by_name_for_any_number_of_parameters(filler: int) -> None:
+    # With 20 more pattern routes the method's routes are walked as a tree,
+    # with none as a list of regexes: the same parameters either way.
+    router = Router()
+    for i in range(filler):
+        router.get(f"/filler{i}/:x", handler)
+    router.get("/one/:id", handler).get("/two/:a/:b<int>", handler)
+    router.get("/three/:a/:b/*", handler).get("/plain/:name.json", handler)
+    router.ws("/feed/:room", handler)
+    expected = {
+        "/one/7": {"id": "7"},
+        "/two/x/42": {"a": "x", "b": 42},
+        "/three/p/q/r/s": {"a": "p", "b": "q", "*": "r/s"},
+        "/plain/report.json": {"name": "report"},
+    }
+    for path, params in expected.items():
+        found = router.match("GET", path)
+        assert found is not None
+        assert found[1] == params
+        assert found[0].params_of(list(params.values())) == params
+    assert [router.match("GET", p)[0].single for p in expected] == ["id", None, None, "name"]  # type: ignore[index]
+    feed = router.match_ws("/feed/lobby")
+    assert feed is not None
+    assert (feed[0].single, feed[1]) == ("room", {"room": "lobby"})
